@@ -1,0 +1,35 @@
+"""Shared fixtures for the benchmark suite.
+
+Conventions
+-----------
+* Each speed goal is a *ratio* against a baseline measured in the same run:
+  the candidate goes through pytest-benchmark's ``benchmark`` fixture, the
+  baseline through :func:`timeit_median`, and :func:`check_speedup` records both
+  in ``benchmark.extra_info`` and asserts the goal.
+* With ``--benchmark-disable`` (the normal test run) every benchmark still runs
+  its function once and checks the result for correctness; ratios are only
+  asserted when timing is on (``--benchmark-only``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import gemm_rate  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def timing_enabled(request) -> bool:
+    """True when pytest-benchmark actually times (not ``--benchmark-disable``)."""
+    return not request.config.getoption("benchmark_disable")
+
+
+@pytest.fixture(scope="session")
+def machine_gemm_rate(timing_enabled) -> float:
+    """float64 ``A @ B`` rate (flop/s) at n = 2048, measured once per run."""
+    return gemm_rate(2048 if timing_enabled else 64)
