@@ -293,9 +293,9 @@ def kron_matvec(factors: Sequence[Any], x: Any) -> np.ndarray:
     >>> A, B = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.0, 1.0], [1.0, 0.0]])
     >>> x = np.arange(4.0)
     >>> kron_matvec([A, B], x)
-    array([ 4.,  2., 10.,  6.])
+    array([ 7.,  4., 15.,  8.])
     >>> np.kron(A, B) @ x
-    array([ 4.,  2., 10.,  6.])
+    array([ 7.,  4., 15.,  8.])
     """
     from ._kronproduct import kron
 
