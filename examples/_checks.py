@@ -1,0 +1,85 @@
+"""Tiny PASS/FAIL bookkeeping shared by the example scripts (not an example itself)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+class Checks:
+    """Collect named checks, print each as ``[PASS]``/``[FAIL]``, exit non-zero on failure."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.failed: list[str] = []
+        self.count = 0
+        print(f"=== {title} ===")
+
+    def section(self, heading: str) -> None:
+        print(f"\n--- {heading} ---")
+
+    def true(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record a boolean check (an exact comparison or a bound already evaluated)."""
+        ok = bool(ok)
+        self.count += 1
+        if not ok:
+            self.failed.append(name)
+        print(f"[{'PASS' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def close(self, name: str, got, want, rtol: float = 1e-6) -> bool:
+        """Check ``||got - want|| <= rtol * max(||want||, 1)`` and print the relative error."""
+        got = np.asarray(got)
+        want = np.asarray(want)
+        if got.shape != want.shape:
+            return self.true(name, False, f"shape {got.shape} != {want.shape}")
+        err = float(np.linalg.norm(got - want)) / max(float(np.linalg.norm(want)), 1.0)
+        return self.true(name, err <= rtol, f"relative error {err:.2e} (tolerance {rtol:.0e})")
+
+    def equal(self, name: str, got, want) -> bool:
+        """Exact (element-wise ==) comparison, for integer, string and permutation results."""
+        got = np.asarray(got)
+        want = np.asarray(want)
+        ok = got.shape == want.shape and bool(np.all(got == want))
+        return self.true(name, ok, "exactly equal" if ok else "NOT equal")
+
+    def finish(self) -> int:
+        print()
+        if self.failed:
+            print(f"{self.title}: {len(self.failed)} of {self.count} checks FAILED:")
+            for name in self.failed:
+                print(f"  - {name}")
+            return 1
+        print(f"{self.title}: all {self.count} checks PASSED")
+        return 0
+
+
+def best_time(fn, repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls of ``fn()`` in seconds (like ``%timeit``'s best)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def fmt_time(t: float) -> str:
+    if t >= 1:
+        return f"{t:.3f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3f} ms"
+    return f"{t * 1e6:.1f} us"
+
+
+def require(*names: str) -> None:
+    """Exit with a clear message (status 2) when kronsolve lacks one of ``names``."""
+    import kronsolve
+
+    missing = [n for n in names if not hasattr(kronsolve, n)]
+    if missing:
+        have = f"kronsolve {kronsolve.__version__}"
+        print(f"{have} lacks {', '.join(missing)}; cannot run this example")
+        sys.exit(2)
