@@ -35,16 +35,3 @@ def test_import_is_light():
     code = "import sys, kronsolve; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_import_time():
-    code = (
-        "import time, numpy, scipy, scipy.linalg, scipy.sparse, scipy.sparse.linalg, opt_einsum\n"
-        "t = time.perf_counter(); import kronsolve; print(time.perf_counter() - t)"
-    )
-    times = []
-    for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True)
-        times.append(float(out.stdout))
-    assert min(times) < 0.3, times

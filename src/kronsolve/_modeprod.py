@@ -114,10 +114,67 @@ def _one_product(cur: np.ndarray, A: Any, p: int, n: int, q: int, m: int, out) -
     return np.matmul(A, cur.reshape(p, n, q), out=None if out is None else out.reshape(p, m, q))
 
 
+# "auto" picks per case; "std" and "rotate" force one strategy (for benchmarks)
+_STRATEGY = ["auto"]
+
+
+def _use_rotation(X: np.ndarray, mats: list, modes: list[int]) -> bool:
+    """Whether the cyclic (rotating) scheme applies and is expected to be faster.
+
+    It needs every axis but at most one trailing one to be multiplied, in order,
+    by square dense factors.
+    """
+    strategy = _STRATEGY[0]
+    if strategy == "std":
+        return False
+    d = len(mats)
+    if d < 2 or X.ndim - d not in (0, 1) or modes != list(range(d)):
+        return False
+    for A in mats:
+        if _is_sparse(A) or A.shape[0] != A.shape[1]:
+            return False
+    if strategy == "rotate":
+        return True
+    return X.ndim > d or X.size >= _ROTATE_MIN_SIZE
+
+
+_ROTATE_MIN_SIZE = 1 << 17
+
+
+def _apply_rotating(X: np.ndarray, mats: list, dtype: np.dtype) -> np.ndarray:
+    """Products along axes ``0..d-1`` as ``d`` plain GEMMs, rotating the axes.
+
+    Step ``i`` multiplies the leading axis and moves it to the end:
+    ``(n_i, rest) -> (rest, m_i)`` through ``cur.reshape(n_i, rest).T @ A_i.T``,
+    one BLAS call with large row count and no batching or transposition copy.
+    After ``d`` steps the axes are back in order, except that a trailing
+    (unmultiplied) axis has become the leading one; the result is then returned
+    as a transposed view with that axis last again.
+    """
+    d = len(mats)
+    cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+    for i, A in enumerate(mats):
+        n = cur.shape[0]
+        rest = cur.size // n
+        m = A.shape[0]
+        if i == d - 1:
+            dst = np.empty((rest, m), dtype=dtype)
+        else:
+            dst = _work_buffer(i & 1, rest * m, dtype)
+            dst = None if dst is None else dst.reshape(rest, m)
+        dst = np.matmul(cur.reshape(n, rest).T, A.T, out=dst)
+        cur = dst.reshape(cur.shape[1:] + (m,))
+    if X.ndim > d:
+        return np.moveaxis(cur, 0, -1)
+    return cur
+
+
 def _apply(X: np.ndarray, mats: list, modes: list[int], dtype: np.dtype, out=None) -> np.ndarray:
     """Apply ``mats[i]`` along ``modes[i]`` for all i; ``X`` and dense ``mats`` have ``dtype``."""
     if not mats:
         return X.copy()
+    if out is None and _use_rotation(X, mats, modes):
+        return _apply_rotating(X, mats, dtype)
     steps, shape_out = _make_plan(X.shape, [A.shape for A in mats], modes)
     cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
     last = len(steps) - 1
