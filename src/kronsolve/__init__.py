@@ -12,17 +12,37 @@ Conventions
 * Modes (axes) are 0-based, as NumPy axes.
 """
 
+from ._kpsvd import KPSVDResult, kpsvd, nearest_kron
 from ._kronproduct import KronProduct, KronProductSum, kron, set_dense_limit
+from ._kronsum import KronSum, kronsum
 from ._modeprod import kron_matvec, mode_product, multi_mode_product
+from ._rearrange import rearrange, unrearrange
+from ._shuffle import commutation_matrix, perfect_shuffle, shuffle, shuffle2
+from ._solvers import KronSumSolver, solve_kronsum, solve_sylvester, solve_sylvester3d
 from ._version import __version__
 
 __all__ = [
+    "KPSVDResult",
     "KronProduct",
     "KronProductSum",
+    "KronSum",
+    "KronSumSolver",
     "__version__",
+    "commutation_matrix",
+    "kpsvd",
     "kron",
     "kron_matvec",
+    "kronsum",
     "mode_product",
     "multi_mode_product",
+    "nearest_kron",
+    "perfect_shuffle",
+    "rearrange",
     "set_dense_limit",
+    "shuffle",
+    "shuffle2",
+    "solve_kronsum",
+    "solve_sylvester",
+    "solve_sylvester3d",
+    "unrearrange",
 ]

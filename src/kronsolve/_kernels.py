@@ -1,0 +1,255 @@
+"""Tiled permuted-copy kernels behind ``shuffle``, ``shuffle2``, ``rearrange``...
+
+Every perfect shuffle and every Van Loan–Pitsianis rearrangement is an axis
+permutation of a reshaped array: ``out = x.reshape(in_shape).transpose(perm)``.
+:func:`_permute` performs that copy.
+
+* Numba path: one ``@njit(parallel=True, cache=True)`` kernel copies blocks of
+  about 32 x 64 elements, so that both the reads and the writes use whole cache
+  lines, with ``prange`` over the blocks.  The copy is bitwise, so every dtype
+  whose items are 1, 2, 4, 8 or 16 bytes without Python objects (numbers, bools,
+  datetimes, short strings...) goes through it, viewed as unsigned integers
+  (16 bytes: as complex128).  Numba is imported, and the kernel compiled, on the
+  first call that needs it, never at ``import kronsolve``.  A cache folder that
+  cannot be written falls back to compiling without a cache.
+* NumPy path: ``np.copyto`` of the transposed view.  Used for other dtypes
+  (objects, odd item sizes), small arrays, and when Numba cannot be imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__: list[str] = []
+
+# Replaced by ``numba.prange`` when Numba is loaded (read by the kernel at compile time).
+_prange = range
+
+# Below this many elements the NumPy path is faster than dispatching a parallel kernel.
+_NUMBA_MIN_SIZE = 1 << 15
+
+# Block sizes (elements) of the tiled copy, for 8-byte items.
+_TILE_FAST = 64  # along the output's contiguous axis
+_TILE_SLOW = 32  # along the input's contiguous axis
+_ROW_BLOCK = 1 << 13  # elements per work item when input and output are both contiguous
+
+_state: dict[str, Any] = {"kernel": None, "backend": "auto"}
+_lock = threading.Lock()
+
+_BIT_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64, 16: np.complex128}
+
+
+def _permute_copy_py(src, base, out, d0, d1, d2, d3, s0, s1, s2, s3, o0, o1, o2, t2, t3):
+    """``out[i0*o0 + i1*o1 + i2*o2 + i3] = src[base + i0*s0 + i1*s1 + i2*s2 + i3*s3]``.
+
+    The (i2, i3) plane is cut into ``t2 x t3`` blocks; the work items (i0, i1,
+    block) run in parallel.  Compiled by Numba (see :func:`_get_kernel`).
+    """
+    n2 = (d2 + t2 - 1) // t2
+    n3 = (d3 + t3 - 1) // t3
+    nwork = d0 * d1 * n2 * n3
+    for w in _prange(nwork):
+        k3 = w % n3
+        q = w // n3
+        k2 = q % n2
+        q = q // n2
+        i1 = q % d1
+        i0 = q // d1
+        a2 = k2 * t2
+        b2 = min(a2 + t2, d2)
+        a3 = k3 * t3
+        b3 = min(a3 + t3, d3)
+        ob0 = i0 * o0 + i1 * o1
+        sb0 = base + i0 * s0 + i1 * s1
+        if s3 == 1:
+            for i2 in range(a2, b2):
+                ob = ob0 + i2 * o2
+                sb = sb0 + i2 * s2
+                for i3 in range(a3, b3):
+                    out[ob + i3] = src[sb + i3]
+        else:
+            for i2 in range(a2, b2):
+                ob = ob0 + i2 * o2
+                sb = sb0 + i2 * s2
+                for i3 in range(a3, b3):
+                    out[ob + i3] = src[sb + i3 * s3]
+
+
+def _compile(numba: Any, cache: bool) -> Any:
+    return numba.njit(parallel=True, cache=cache, nogil=True, boundscheck=False)(
+        _permute_copy_py
+    )
+
+
+def _get_kernel() -> Any:
+    """The compiled kernel, or ``False`` when Numba cannot be imported."""
+    kern = _state["kernel"]
+    if kern is not None:
+        return kern
+    with _lock:
+        if _state["kernel"] is None:
+            global _prange
+            try:
+                import numba
+            except Exception:  # ImportError, or a Numba broken by its environment
+                _state["kernel"] = False
+                return False
+            _prange = numba.prange
+            try:
+                kern = _compile(numba, cache=True)
+            except (RuntimeError, OSError):  # no writable cache folder anywhere
+                kern = _compile(numba, cache=False)
+            _state["kernel"] = kern
+        return _state["kernel"]
+
+
+def _run_kernel(*args: Any) -> None:
+    kern = _get_kernel()
+    try:
+        kern(*args)
+    except OSError:
+        # The cache folder became unwritable after the kernel was set up: the
+        # compiled code could not be saved.  Compile again without the cache.
+        import numba
+
+        with _lock:
+            kern = _compile(numba, cache=False)
+            _state["kernel"] = kern
+        kern(*args)
+
+
+@contextlib.contextmanager
+def _use_backend(name: str) -> Iterator[None]:
+    """Force ``"numba"``, ``"numpy"`` or ``"auto"`` inside a ``with`` block (tests)."""
+    if name not in ("auto", "numba", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {name!r}")
+    old = _state["backend"]
+    _state["backend"] = name
+    try:
+        yield
+    finally:
+        _state["backend"] = old
+
+
+def _numba_ok(x: np.ndarray) -> bool:
+    backend = _state["backend"]
+    if backend == "numpy":
+        return False
+    if x.dtype.hasobject or x.dtype.itemsize not in _BIT_TYPES:
+        return False
+    if any(s % x.itemsize for s in x.strides):
+        return False
+    if backend == "auto" and x.size < _NUMBA_MIN_SIZE:
+        return False
+    return _get_kernel() is not False
+
+
+def _simplify(shape: Sequence[int], strides: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Drop length-1 axes and merge neighbours that stay contiguous in the source.
+
+    The output is C-contiguous, so two neighbouring output axes merge whenever
+    their source strides do too.
+    """
+    dims: list[int] = []
+    sts: list[int] = []
+    for n, s in zip(shape, strides, strict=True):
+        if n == 1:
+            continue
+        if dims and sts[-1] == s * n:
+            dims[-1] *= n
+            sts[-1] = s
+        else:
+            dims.append(n)
+            sts.append(s)
+    return dims, sts
+
+
+def _kernel_copy(xt: np.ndarray, out: np.ndarray) -> bool:
+    """Copy the (strided) view ``xt`` into the C-contiguous ``out`` with the kernel.
+
+    Returns ``False`` (nothing done) when the problem has more than four axes
+    that cannot be merged.
+    """
+    item = xt.itemsize
+    estr = [s // item for s in xt.strides]
+    dims, sts = _simplify(xt.shape, estr)
+    if len(dims) > 4:
+        return False
+    # Flat 1-D view of the source memory, from its lowest address; ``base`` is
+    # the position of xt[0, ..., 0] in it (negative strides count down from it).
+    flip = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in xt.strides)
+    low = xt[flip]
+    span = 1 + sum((n - 1) * abs(s) for n, s in zip(xt.shape, estr, strict=True))
+    base = sum((n - 1) * -s for n, s in zip(xt.shape, estr, strict=True) if s < 0)
+    bits = _BIT_TYPES[item]
+    src = np.lib.stride_tricks.as_strided(low, shape=(span,), strides=(item,)).view(bits)
+    dst = out.reshape(-1).view(bits)
+    if not dims:
+        dims, sts = [1], [1]
+    nd = len(dims)
+    ost = [math.prod(dims[k + 1 :]) for k in range(nd)]
+    # The source's fastest axis goes second to last, next to the output's
+    # contiguous (last) axis; the others lead, in output order.
+    fast = min(range(nd), key=lambda k: (abs(sts[k]), -k))
+    order = list(range(nd)) if fast == nd - 1 else [k for k in range(nd - 1) if k != fast] + [
+        fast,
+        nd - 1,
+    ]
+    pad = 4 - nd
+    D = [1] * pad + [dims[k] for k in order]
+    S = [0] * pad + [sts[k] for k in order]
+    O = [0] * pad + [ost[k] for k in order]
+    scale = max(1, 8 // item)
+    if fast == nd - 1:  # rows: contiguous on both sides
+        t3 = min(D[3], _ROW_BLOCK * scale)
+        t2 = min(D[2], max(1, _ROW_BLOCK * scale // t3))
+    else:
+        area = _TILE_FAST * _TILE_SLOW * scale
+        t3 = min(D[3], _TILE_FAST * scale)
+        t2 = min(D[2], max(_TILE_SLOW, area // t3))
+        t3 = min(D[3], max(t3, area // t2))
+    _run_kernel(src, base, dst, *D, *S, *O[:3], t2, t3)
+    return True
+
+
+def _permute(
+    x: np.ndarray,
+    in_shape: tuple[int, ...],
+    perm: tuple[int, ...],
+    out_shape: tuple[int, ...],
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return ``x.reshape(in_shape).transpose(perm).reshape(out_shape)`` as a new copy.
+
+    ``x.reshape(in_shape)`` must only split axes (then it is a view).  ``out``,
+    when given, is a checked array of shape ``out_shape`` that receives the
+    result (any layout, overlap with ``x`` and dtype casts allowed).
+    """
+    xt = x.reshape(in_shape).transpose(perm)
+    direct = (
+        out is not None
+        and out.dtype == x.dtype
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not np.may_share_memory(out, x)
+    )
+    res = out if direct else np.empty(out_shape, dtype=x.dtype)
+    if x.size:
+        done = False
+        if _numba_ok(x):
+            done = _kernel_copy(xt, res)
+            if not done:  # too many axes in a strided input: go through a C copy
+                xc = np.ascontiguousarray(x).reshape(in_shape).transpose(perm)
+                done = _kernel_copy(xc, res)
+        if not done:
+            np.copyto(res.reshape(xt.shape), xt)
+    if out is not None and not direct:
+        np.copyto(out, res, casting="same_kind")
+        return out
+    return res
