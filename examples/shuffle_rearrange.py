@@ -110,20 +110,25 @@ def cell117_kpsvd(c: Checks) -> None:
     m1, m2, n1, n2 = 4, 3, 3, 2
     c.section("cell 117: Kronecker-product SVD of the seed's 12 x 6 matrix")
     A = np.array([[i + j for i in range(1, n1 * n2 + 1)] for j in range(1, m1 * m2 + 1)])
-    A = A.astype(float)
-    k = kronsolve.kpsvd(A, (m1, n1), (m2, n2))
-    s = np.asarray(k.s)
-    print(f"Kronecker singular values: {s}")
+    # all computed terms (tol=0), then the default (drops the terms zero up to rounding)
+    s = kronsolve.kpsvd(A, (m1, n1), (m2, n2), tol=0).s
+    print(f"Kronecker singular values (tol=0): {s}")
     tol = 1e-12 * s[0]
     rank = int(np.sum(s > tol))
     c.true(f"Kronecker rank is 2 (singular values above {tol:.1e})", rank == 2, f"rank {rank}")
-    k2 = kronsolve.kpsvd(A, (m1, n1), (m2, n2), rank=2)
-    approx = sum(
-        k2.s[i] * np.kron(k2.B[i], k2.C[i]) for i in range(2)
-    )
-    res = np.linalg.norm(A - approx) / np.linalg.norm(A)
-    c.true("A == s1 B1 (x) C1 + s2 B2 (x) C2 (rank=2), residual at rounding level",
-           res < 1e-13, f"relative residual {res:.1e}")
+    res = kronsolve.kpsvd(A, (m1, n1), (m2, n2))
+    c.true("kpsvd(A) (default tol) keeps exactly 2 terms", res.rank == 2, f"rank {res.rank}")
+    K = res.to_operator()
+    print(f"kpsvd(A).to_operator() = {K!r}")
+    err = np.linalg.norm(A - K.toarray()) / np.linalg.norm(A)
+    c.true("A == s1 B1 (x) C1 + s2 B2 (x) C2, residual at rounding level",
+           err < 1e-13, f"relative residual {err:.1e}")
+    x = np.arange(1.0, n1 * n2 + 1)
+    c.close("lazy kpsvd(A).to_operator() @ x == A @ x", K @ x, A @ x, 1e-13)
+    res2 = kronsolve.kpsvd(A, (m1, n1), (m2, n2), rank=2)
+    c.close("kpsvd(A, rank=2) has the same singular values", res2.s, res.s, 1e-12)
+    B = res.B.reshape(2, -1)
+    c.close("the B_i are orthonormal", B @ B.T, np.eye(2), 1e-13)
     B, C = kronsolve.nearest_kron(A, (m1, n1), (m2, n2))
     err = np.linalg.norm(A - np.kron(B, C))
     c.close("nearest_kron: ||A - B (x) C||_F == second Kronecker singular value",

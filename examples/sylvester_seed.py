@@ -90,6 +90,10 @@ def cells123_127(c: Checks, rng) -> None:
     c.close("kronsolve.solve_sylvester3d(B, A) recovers X", X_found, X, 1e-9)
     c.close("kronsolve.solve_kronsum(B, [A, A, A]) recovers X",
             kronsolve.solve_kronsum(B, [A, A, A]), X, 1e-9)
+    c.close("kronsum(A, A, A).solve(B.ravel()) recovers X.ravel()",
+            K.solve(B.ravel()), X.ravel(), 1e-9)
+    c.close("kronsum(A, A, A).eigvals() == the sums S_i + S_j + S_k",
+            np.sort(K.eigvals().real), np.sort(sums.ravel()), 1e-12)
     B_before = B.copy()
     kronsolve.solve_sylvester3d(B, A)
     c.equal("the caller's B is left untouched", B, B_before)

@@ -68,7 +68,8 @@ SCRIPTS = {
             "[PASS] shuffle2(np.kron(B, C), (m1, m2), (n1, n2)) == np.kron(C, B)",
             "[PASS] rearrange(M) == RM_1 (strings)",
             "[PASS] Kronecker rank is 2",
-            "[PASS] A == s1 B1 (x) C1 + s2 B2 (x) C2 (rank=2)",
+            "[PASS] A == s1 B1 (x) C1 + s2 B2 (x) C2, residual at rounding level",
+            "[PASS] kpsvd(A) (default tol) keeps exactly 2 terms",
         ],
     ),
     "poisson3d.py": (
