@@ -26,7 +26,8 @@ from _timing import gemm_rate  # noqa: E402
 @pytest.fixture(scope="session")
 def timing_enabled(request) -> bool:
     """True when pytest-benchmark actually times (not ``--benchmark-disable``)."""
-    return not request.config.getoption("benchmark_disable")
+    session = getattr(request.config, "_benchmarksession", None)
+    return session is not None and not session.disabled
 
 
 @pytest.fixture(scope="session")
