@@ -188,7 +188,10 @@ def _kernel_copy(xt: np.ndarray, out: np.ndarray) -> bool:
     span = 1 + sum((n - 1) * abs(s) for n, s in zip(xt.shape, estr, strict=True))
     base = sum((n - 1) * -s for n, s in zip(xt.shape, estr, strict=True) if s < 0)
     bits = _BIT_TYPES[item]
-    src = np.lib.stride_tricks.as_strided(low, shape=(span,), strides=(item,)).view(bits)
+    # Always read-only, so that writeable and read-only inputs share one compiled kernel.
+    src = np.lib.stride_tricks.as_strided(
+        low, shape=(span,), strides=(item,), writeable=False
+    ).view(bits)
     dst = out.reshape(-1).view(bits)
     if not dims:
         dims, sts = [1], [1]
