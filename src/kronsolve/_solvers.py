@@ -1,0 +1,849 @@
+"""Kronecker-sum (tensor Sylvester) solvers: the fast diagonalization method.
+
+The equation ``X ×₁ A1 + X ×₂ A2 + ... + X ×_d Ad + shift·X = B`` is the linear
+system ``(A1 ⊕ A2 ⊕ ... ⊕ Ad + shift·I) vec(X) = vec(B)`` (C order, ``np.kron``
+ordering).  With ``A_k = V_k Λ_k V_k⁻¹`` it is solved by
+
+1. the forward transform ``Y = B ×₁ V1⁻¹ ×₂ V2⁻¹ ... ×_d Vd⁻¹`` (``V⁻¹ = Vᵀ``
+   or ``Vᴴ`` for symmetric or Hermitian factors),
+2. the division ``Y[i1, ..., id] /= λ1[i1] + ... + λd[id] + shift``,
+3. the backward transform ``X = Y ×₁ V1 ... ×_d Vd``,
+
+at ``O(N · Σ n_k)`` flops for ``N = Π n_k`` unknowns instead of ``O(N³)``.  The
+two transforms are ``2d`` single-mode products that alternate between two
+buffers the size of ``B`` (one of them the result), and the division runs in
+cache-sized blocks whose eigenvalue sums live in whichever buffer is idle at
+that moment: the tensor of all ``N`` eigenvalue sums is never formed and no
+other array of that size is allocated.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from ._modeprod import _apply, _work_buffer
+from ._validation import _as_array, _as_matrix, _check_finite, _is_sparse
+
+__all__ = ["KronSumSolver", "solve_kronsum", "solve_sylvester", "solve_sylvester3d"]
+
+# A factor whose eigenvector basis has a (1-norm) condition number above this is
+# reported with a RuntimeWarning.
+_COND_WARN = 1e8
+# Eigenvalue sums are formed and divided by in blocks of about this many entries.
+_BLOCK = 1 << 16
+# Batched right-hand sides at least this large per problem are solved one by one
+# with the rotating GEMM scheme; smaller ones together with batched products.
+_ROTATE_MIN = 1 << 12
+_ASSUME_A = ("auto", "sym", "gen")
+_LAPACK_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
+
+
+# ------------------------------------------------------------------ dtypes
+
+
+def _work_dtype(*dtypes: np.dtype) -> np.dtype:
+    """Floating dtype that LAPACK handles for the given input dtypes."""
+    dt = np.result_type(*dtypes)
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    if dt == np.float16:
+        return np.dtype(np.float32)
+    if dt not in _LAPACK_DTYPES:
+        raise TypeError(
+            f"dtype {dt} is not supported: use float32, float64, complex64 or complex128"
+        )
+    return dt
+
+
+def _complex_of(dt: np.dtype) -> np.dtype:
+    return np.result_type(dt, np.complex64)
+
+
+def _real_of(dt: np.dtype) -> np.dtype:
+    return np.empty(0, dtype=dt).real.dtype
+
+
+def _check_shift(shift: Any) -> Any:
+    if isinstance(shift, np.ndarray) and shift.ndim == 0:
+        shift = shift[()]
+    if not isinstance(shift, numbers.Number) or isinstance(shift, bool):
+        raise TypeError(f"shift must be a real or complex scalar, got {type(shift).__name__}")
+    if not np.isfinite(shift):
+        raise ValueError(f"shift must be finite, got {shift}")
+    return shift
+
+
+# ------------------------------------------------------------ decomposition
+
+
+def _dense_matrix(A: Any) -> np.ndarray:
+    return np.asarray(A.toarray()) if _is_sparse(A) else A
+
+
+def _is_hermitian(A: np.ndarray, eps: float) -> bool:
+    """``A`` equals its conjugate transpose up to a few rounding errors."""
+    n = A.shape[0]
+    if n <= 1:
+        return A.dtype.kind != "c" or n == 0 or A[0, 0].imag == 0
+    nrm = np.linalg.norm(A)
+    return bool(np.linalg.norm(A - A.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
+
+
+def _cond_warn(V: np.ndarray, W: np.ndarray, name: str, stacklevel: int) -> None:
+    cond = np.linalg.norm(V, 1) * np.linalg.norm(W, 1)
+    if not np.isfinite(cond) or cond > _COND_WARN:
+        warnings.warn(
+            f"{name} is not symmetric and its eigenvector basis is ill-conditioned "
+            f"(condition number {cond:.2e} > {_COND_WARN:.0e}); the solution may be "
+            "inaccurate",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+class _Mode:
+    """Eigendecomposition of one factor (or factor pair ``K, M``).
+
+    ``lam`` holds the eigenvalues (float64 or complex128), ``fwd`` the matrix of
+    the forward transform (``V⁻¹``; ``Vᴴ`` for Hermitian problems) and ``bwd``
+    that of the backward one (``V``).
+    """
+
+    __slots__ = ("lam", "fwd", "bwd", "hermitian", "real", "n", "_cast")
+
+    def __init__(self, lam: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, hermitian: bool):
+        self.lam = lam
+        self.fwd = fwd
+        self.bwd = bwd
+        self.hermitian = hermitian
+        # real eigenvalues and real transforms: real problems stay in real arithmetic
+        self.real = lam.dtype.kind != "c" and fwd.dtype.kind != "c" and bwd.dtype.kind != "c"
+        self.n = lam.shape[0]
+        self._cast: dict = {}
+
+    def mats(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``(fwd, bwd)`` in ``dtype`` (cached)."""
+        m = self._cast.get(dtype)
+        if m is None:
+            m = self._cast[dtype] = (self.fwd.astype(dtype, copy=False),
+                                     self.bwd.astype(dtype, copy=False))
+        return m
+
+
+def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, mname: str,
+               stacklevel: int) -> _Mode:
+    """Diagonalize ``K`` (or the pencil ``K - λM``) in double precision."""
+    eps = float(np.finfo(_work_dtype(K.dtype)).eps)
+    Kd = K.astype(_work_dtype(K.dtype, np.float64), copy=False)
+    Md = None if M is None else M.astype(_work_dtype(M.dtype, np.float64), copy=False)
+    if assume_a == "sym":
+        herm = True
+    elif assume_a == "gen":
+        herm = False
+    else:
+        herm = _is_hermitian(Kd, eps) and (
+            Md is None or _is_hermitian(Md, float(np.finfo(_work_dtype(M.dtype)).eps))
+        )
+    n = Kd.shape[0]
+    if n == 0:
+        e = np.zeros((0, 0), dtype=Kd.dtype)
+        return _Mode(np.zeros(0), e, e, True)
+    if herm:
+        Ks = (Kd + Kd.conj().T) * 0.5
+        if Md is None:
+            lam, Q = np.linalg.eigh(Ks)  # LAPACK syevd/heevd
+        else:
+            from scipy.linalg import eigh
+
+            Ms = (Md + Md.conj().T) * 0.5
+            try:
+                lam, Q = eigh(Ks, Ms, check_finite=False)
+            except np.linalg.LinAlgError:
+                raise np.linalg.LinAlgError(
+                    f"{mname} (shape {M.shape}) must be symmetric (Hermitian) positive "
+                    "definite, but its Cholesky factorization failed"
+                ) from None
+        fwd = Q.T if Q.dtype.kind != "c" else Q.conj().T
+        return _Mode(np.asarray(lam, dtype=np.float64), fwd, Q, True)
+    # general (non-symmetric) factor: V^-1 K V = diag(lam)
+    if Md is None:
+        lam, V = np.linalg.eig(Kd)
+        what = kname
+    else:
+        from scipy.linalg import eig
+
+        lam, V = eig(Kd, Md, check_finite=False)
+        what = f"the pencil ({kname}, {mname})"
+        if not np.isfinite(lam).all():
+            raise np.linalg.LinAlgError(
+                f"{what} has infinite eigenvalues: {mname} (shape {M.shape}) is singular"
+            )
+        if np.iscomplexobj(lam) and not np.iscomplexobj(V) and not lam.imag.any():
+            lam = lam.real
+    if np.iscomplexobj(lam) and not lam.imag.any() and not np.iscomplexobj(V):
+        lam = lam.real
+    try:
+        W = np.linalg.inv(V if Md is None else Md @ V)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            f"{what} (shape {K.shape}) is not diagonalizable: its eigenvector matrix is "
+            "singular (a defective matrix); the fast diagonalization method cannot be used"
+        ) from None
+    _cond_warn(V, W if Md is None else np.linalg.inv(V), what, stacklevel + 1)
+    return _Mode(lam, W, V, False)
+
+
+# ------------------------------------------------------------- singularity
+
+
+def _sums(lams: Sequence[np.ndarray], shift: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """All sums ``lams[0][i0] + ... + lams[-1][i_last] + shift`` in C order."""
+    acc = lams[-1] + shift
+    for k in range(len(lams) - 2, -1, -1):
+        lam = lams[k]
+        if k == 0 and out is not None:
+            np.add(lam.reshape((-1,) + (1,) * acc.ndim), acc, out=out)
+            return out
+        acc = np.add.outer(lam, acc)
+    if out is not None:
+        out[...] = acc
+        return out
+    return acc
+
+
+def _nearest_zero_sum(lams: list[np.ndarray], shift: Any) -> tuple[tuple[int, ...], Any]:
+    """Multi-index and value of the eigenvalue sum (plus shift) smallest in modulus.
+
+    Real eigenvalues: the sums over all modes but the largest one are matched to
+    the sorted eigenvalues of that mode by binary search (``O(N / n_max · log)``).
+    Complex eigenvalues: a blocked exhaustive search.
+    """
+    d = len(lams)
+    ns = [lam.shape[0] for lam in lams]
+    if d == 1:
+        s = lams[0] + shift
+        i = int(np.argmin(np.abs(s)))
+        return (i,), s[i]
+    k = int(np.argmax(ns))
+    others = [lams[j] for j in range(d) if j != k]
+    S1 = _sums(others, shift).ravel()
+    lk = lams[k]
+    if S1.dtype.kind != "c" and lk.dtype.kind != "c":
+        order = np.argsort(lk, kind="stable")
+        sk = lk[order]
+        hi = np.searchsorted(sk, -S1)
+        np.minimum(hi, ns[k] - 1, out=hi)
+        lo = np.maximum(hi - 1, 0)
+        vlo = np.abs(S1 + sk[lo])
+        vhi = np.abs(S1 + sk[hi])
+        i_lo, i_hi = int(np.argmin(vlo)), int(np.argmin(vhi))
+        if vlo[i_lo] <= vhi[i_hi]:
+            i1, ik = i_lo, int(order[lo[i_lo]])
+        else:
+            i1, ik = i_hi, int(order[hi[i_hi]])
+    else:
+        best, i1, ik = np.inf, 0, 0
+        rows = max(1, _BLOCK // max(ns[k], 1))
+        for r0 in range(0, S1.shape[0], rows):
+            a = np.abs(S1[r0:r0 + rows, None] + lk[None, :])
+            j = int(np.argmin(a))
+            if a.flat[j] < best:
+                best = a.flat[j]
+                i1, ik = r0 + j // ns[k], j % ns[k]
+    rest = np.unravel_index(i1, [ns[j] for j in range(d) if j != k])
+    idx = [int(r) for r in rest]
+    idx.insert(k, ik)
+    value = sum(lams[j][idx[j]] for j in range(d)) + shift
+    return tuple(idx), value
+
+
+# ------------------------------------------------------------------ solver
+
+
+def _as_factor_list(mats: Any, name: str) -> list:
+    if isinstance(mats, np.ndarray) or _is_sparse(mats) or not isinstance(mats, Sequence):
+        if isinstance(mats, np.ndarray) and mats.ndim == 3:
+            return [mats[i] for i in range(mats.shape[0])]
+        raise TypeError(
+            f"{name} must be a sequence of square matrices (one per dimension), got "
+            f"{type(mats).__name__}" + (f" of shape {mats.shape}" if hasattr(mats, "shape") else "")
+            + "; wrap a single matrix in a list"
+        )
+    return list(mats)
+
+
+class KronSumSolver:
+    """Factor a Kronecker sum once, then solve with it many times.
+
+    Solves ``X ×₁ A1 + ... + X ×_d Ad + shift·X = B``, that is
+    ``(A1 ⊕ ... ⊕ Ad + shift·I) vec(X) = vec(B)`` in C order, by the fast
+    diagonalization method: each factor is eigendecomposed once here, and every
+    :meth:`solve` costs two tensor transforms (``2d`` mode products) and one
+    division.  With ``masses`` it solves the generalized (finite-element) form
+    ``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·(X ×₁ M1 ... ×_d Md) = B`` through the
+    generalized eigenproblems ``K_k v = λ M_k v``.
+
+    Parameters
+    ----------
+    mats : sequence of (n_k, n_k) arrays or scipy.sparse matrices
+        The factors ``A1, ..., Ad`` (``K_k`` with masses), ``d >= 1``.  Factors
+        that are the same object, or equal arrays, are decomposed only once.
+    masses : sequence of (n_k, n_k) arrays, optional
+        Mass matrices ``M_k``, symmetric (Hermitian) positive definite for the
+        symmetric path; an entry ``None`` stands for the identity.
+    assume_a : {"auto", "sym", "gen"}, optional
+        ``"sym"``: the factors (and masses) are symmetric or Hermitian and are
+        diagonalized with ``eigh`` (only their lower triangles matter after
+        symmetrization).  ``"gen"``: use ``eig`` (complex arithmetic inside).
+        ``"auto"`` (default): ``"sym"`` for each factor that equals its conjugate
+        transpose up to rounding, else ``"gen"``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(n_1, ..., n_d)``, the trailing shape of the right-hand sides.
+    ndim : int
+        ``d``.
+    eigenvalues : list of ndarray
+        Eigenvalues of each factor (real for the symmetric path).
+
+    Raises
+    ------
+    ValueError
+        A factor or mass that is not square, a mass whose shape does not match
+        its factor, non-finite entries, an unknown ``assume_a``.
+    TypeError
+        ``mats`` that is not a sequence of matrices, non-numeric dtypes.
+    numpy.linalg.LinAlgError
+        A mass matrix that is not positive definite, or a defective factor.
+
+    Warns
+    -----
+    RuntimeWarning
+        A non-symmetric factor whose eigenvector basis has a condition number
+        above about 1e8 (the result may be inaccurate).
+
+    Examples
+    --------
+    One-dimensional Laplacians with Dirichlet conditions, a Poisson and then a
+    Helmholtz-like solve reusing the factorization:
+
+    >>> import numpy as np
+    >>> from kronsolve import KronSumSolver, kronsum
+    >>> n = 8
+    >>> T = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    >>> solver = KronSumSolver([T, T, T])
+    >>> B = np.ones((n, n, n))
+    >>> X = solver.solve(B)
+    >>> np.allclose(kronsum(T, T, T) @ X.ravel(), B.ravel())
+    True
+    >>> X2 = solver.solve(B, shift=0.5)
+    >>> np.allclose(kronsum(T, T, T) @ X2.ravel() + 0.5 * X2.ravel(), B.ravel())
+    True
+    """
+
+    def __init__(self, mats: Sequence[Any], *, masses: Sequence[Any] | None = None,
+                 assume_a: str = "auto", check_finite: bool = True, _stacklevel: int = 2):
+        if assume_a not in _ASSUME_A:
+            raise ValueError(f"assume_a must be one of {_ASSUME_A}, got {assume_a!r}")
+        mats = _as_factor_list(mats, "mats")
+        d = len(mats)
+        if d == 0:
+            raise ValueError("mats must hold at least one matrix, got an empty sequence")
+        Ks = []
+        for k, A in enumerate(mats):
+            A = _as_matrix(A, f"mats[{k}]")
+            if A.shape[0] != A.shape[1]:
+                raise ValueError(f"mats[{k}] must be square, got shape {A.shape}")
+            A = _dense_matrix(A)
+            _work_dtype(A.dtype)
+            if check_finite:
+                _check_finite(A, f"mats[{k}]")
+            Ks.append(A)
+        if masses is None:
+            Ms: list = [None] * d
+        else:
+            masses = _as_factor_list(masses, "masses")
+            if len(masses) != d:
+                raise ValueError(
+                    f"masses must hold one matrix per factor: got {len(masses)} masses for "
+                    f"{d} factors"
+                )
+            Ms = []
+            for k, M in enumerate(masses):
+                if M is None:
+                    Ms.append(None)
+                    continue
+                M = _as_matrix(M, f"masses[{k}]")
+                if M.shape != Ks[k].shape:
+                    raise ValueError(
+                        f"masses[{k}] has shape {M.shape}, but mats[{k}] has shape "
+                        f"{Ks[k].shape}; they must match"
+                    )
+                M = _dense_matrix(M)
+                _work_dtype(M.dtype)
+                if check_finite:
+                    _check_finite(M, f"masses[{k}]")
+                Ms.append(M)
+        self.ndim = d
+        self.shape = tuple(A.shape[0] for A in Ks)
+        self._in_dtype = _work_dtype(*[A.dtype for A in Ks],
+                                     *[M.dtype for M in Ms if M is not None])
+        self._masses = any(M is not None for M in Ms)
+        # decompose, sharing identical factors
+        modes: list[_Mode] = []
+        for k in range(d):
+            found = None
+            for j in range(k):
+                if _same(Ks[j], Ks[k]) and _same(Ms[j], Ms[k]):
+                    found = modes[j]
+                    break
+            if found is None:
+                found = _decompose(Ks[k], Ms[k], assume_a, f"mats[{k}]", f"masses[{k}]",
+                                   _stacklevel + 1)
+            modes.append(found)
+        self._modes = modes
+        self._n_decomposed = len({id(m) for m in modes})
+        self._checked: dict = {}
+        self.eigenvalues = [m.lam for m in modes]
+
+    def __repr__(self) -> str:
+        return (f"KronSumSolver(shape={self.shape}, "
+                f"{'generalized, ' if self._masses else ''}"
+                f"{'symmetric' if all(m.hermitian for m in self._modes) else 'general'})")
+
+    # ---------------------------------------------------------------- helpers
+    def _check_nonsingular(self, shift: Any, eps: float) -> None:
+        key = (shift, eps)
+        if key in self._checked:
+            return
+        lams = [m.lam for m in self._modes]
+        scale = sum(float(np.max(np.abs(lam))) for lam in lams) + abs(shift)
+        tol = eps * max(self.shape) * self.ndim * scale
+        if all(lam.dtype.kind != "c" for lam in lams) and not np.iscomplexobj(shift):
+            # definite sums (the Poisson case): no search needed
+            lo = sum(float(lam.min()) for lam in lams) + shift
+            hi = sum(float(lam.max()) for lam in lams) + shift
+            if lo > tol or hi < -tol:
+                self._remember(key)
+                return
+        idx, value = _nearest_zero_sum(lams, shift)
+        if not abs(value) > tol:
+            terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
+            raise np.linalg.LinAlgError(
+                f"the Kronecker sum{' plus shift' if shift != 0 else ''} is singular to "
+                f"working precision: at multi-index {idx}, {terms}"
+                f"{' + shift' if shift != 0 else ''} = {value:.3g}, which is zero relative "
+                f"to the eigenvalue scale {scale:.3g} (tolerance {tol:.3g})"
+            )
+        self._remember(key)
+
+    def _remember(self, key: tuple) -> None:
+        if len(self._checked) > 16:
+            self._checked.clear()
+        self._checked[key] = True
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, B: Any, shift: Any = 0.0, *, check_finite: bool = True,
+              overwrite_b: bool = False) -> np.ndarray:
+        """Solve ``X ×₁ A1 + ... + X ×_d Ad + shift·X = B`` (generalized with masses).
+
+        Parameters
+        ----------
+        B : (..., n_1, ..., n_d) array_like
+            Right-hand side; leading dimensions are independent problems solved
+            together.
+        shift : scalar, optional
+            Multiple of the identity (of the mass Kronecker product) added to the
+            operator; may be complex.
+        check_finite : bool, optional
+            Check that ``B`` holds only finite numbers (default True).
+        overwrite_b : bool, optional
+            Allow the solver to use ``B`` as workspace and to return the solution
+            in it (when ``B`` is C-contiguous, writeable and of the working dtype).
+            The peak extra memory is then one array the size of ``B`` instead of two.
+
+        Returns
+        -------
+        X : ndarray
+            Same shape as ``B``; real when ``B``, the factors and ``shift`` are.
+
+        Raises
+        ------
+        ValueError
+            ``B`` whose trailing shape is not :attr:`shape`, non-finite entries.
+        numpy.linalg.LinAlgError
+            Some eigenvalue sum plus ``shift`` is zero relative to the scale of the
+            eigenvalues; the message names the multi-index and the value.
+        """
+        return self._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
+
+    def _solve(self, B: Any, shift: Any, *, check_finite: bool, overwrite_b: bool,
+               name: str = "B") -> np.ndarray:
+        B = _as_array(B, name)
+        d, ns = self.ndim, self.shape
+        if B.ndim < d or B.shape[B.ndim - d:] != ns:
+            raise ValueError(
+                f"{name} must have shape {ns} (optionally with leading batch dimensions) to "
+                f"match the factors of shape {[(n, n) for n in ns]}, got shape {B.shape}"
+            )
+        shift = _check_shift(shift)
+        if check_finite:
+            _check_finite(B, name)
+        real_modes = all(m.real for m in self._modes)
+        shift_dt = np.asarray(shift).dtype
+        out_dt = _work_dtype(B.dtype, self._in_dtype, shift_dt if shift_dt.kind == "c"
+                             else np.float16)
+        wd = out_dt if real_modes else _complex_of(out_dt)
+        if B.size == 0:
+            return np.zeros(B.shape, dtype=out_dt)
+        self._check_nonsingular(shift, float(np.finfo(_real_of(wd)).eps))
+
+        b = B.ndim - d
+        mats = [m.mats(wd) for m in self._modes]
+        # --- buffers: R (returned) and S (scratch); the 2d transform steps
+        # alternate between them (source -> S -> R -> S ...) and end in R
+        in_place = (overwrite_b and B.dtype == wd and B.flags.c_contiguous
+                    and B.flags.writeable)
+        if in_place:
+            R = src = B
+        else:
+            R = np.empty(B.shape, dtype=wd)
+            if B.dtype == wd and B.flags.c_contiguous:
+                src = B
+            else:
+                R[...] = B
+                src = R
+        core = prod(ns)
+        nb = B.size // core
+        if nb == 1 or core >= _ROTATE_MIN:
+            # one problem at a time, each transform as d plain GEMMs
+            S = _work_buffer(0, core, wd)
+            S = np.empty(ns, dtype=wd) if S is None else S.reshape(ns)
+            src_f = src.reshape((nb,) + ns)
+            R_f = R.reshape((nb,) + ns)
+            for i in range(nb):
+                self._fdm_rotating(src_f[i], S, R_f[i], mats, shift, wd)
+        else:
+            # many small problems together, one batched mode product per step
+            S = _work_buffer(0, B.size, wd)
+            S = np.empty(B.shape, dtype=wd) if S is None else S.reshape(B.shape)
+            self._fdm_modes(src, S, R, b, mats, shift, wd)
+        cur = R
+        # cur is R
+        if wd != out_dt:  # complex arithmetic for a real problem
+            if overwrite_b and B.dtype == out_dt and B.flags.c_contiguous and B.flags.writeable:
+                np.copyto(B, cur.real)
+                return B
+            return np.ascontiguousarray(cur.real)
+        return cur
+
+    def _fdm_rotating(self, src: np.ndarray, S: np.ndarray, R: np.ndarray, mats: list,
+                      shift: Any, wd: np.dtype) -> None:
+        """Transform, divide, transform back one C-contiguous tensor ``src`` into ``R``.
+
+        Each mode product multiplies the leading axis and moves it to the end,
+        ``(n, rest) -> (rest, n)`` through ``cur.reshape(n, rest).T @ A.T``: one
+        GEMM with ``N / n`` rows, no batching (as ``_modeprod._apply_rotating``).
+        After ``d`` steps the axes are back in order.
+        """
+        bufs = (S, R)
+        cur = src
+        step = 0
+        for which in (0, 1):
+            if which == 1:
+                self._divide(cur, bufs[step & 1], 0, shift, wd)
+            for A in mats:
+                A = A[which]
+                n = cur.shape[0]
+                rest = cur.size // n
+                dst = bufs[step & 1]
+                np.matmul(cur.reshape(n, rest).T, A.T, out=dst.reshape(rest, n))
+                cur = dst.reshape(cur.shape[1:] + (n,))
+                step += 1
+
+    def _fdm_modes(self, src: np.ndarray, S: np.ndarray, R: np.ndarray, b: int, mats: list,
+                   shift: Any, wd: np.dtype) -> None:
+        """Same as :meth:`_fdm_rotating` for a batch, one mode product per step."""
+        d = self.ndim
+        bufs = (S, R)
+        cur = src
+        step = 0
+        for which in (0, 1):
+            if which == 1:
+                self._divide(cur, bufs[step & 1], b, shift, wd)
+            # last axis first, the first mode last
+            for k in range(d - 1, -1, -1):
+                dst = bufs[step & 1]
+                _apply(cur, [mats[k][which]], [b + k], wd, out=dst)
+                cur = dst
+                step += 1
+
+    def _divide(self, Y: np.ndarray, free: np.ndarray, b: int, shift: Any, wd: np.dtype) -> None:
+        """``Y /= λ1[i1] + ... + λd[id] + shift`` in blocks, with workspace ``free``."""
+        lams = [m.lam for m in self._modes]
+        complex_den = any(lam.dtype.kind == "c" for lam in lams) or isinstance(shift, complex) \
+            or np.iscomplexobj(shift)
+        dd = wd if complex_den else _real_of(wd)
+        lams = [lam.astype(dd, copy=False) for lam in lams]
+        if not complex_den:
+            shift = shift.real if np.iscomplexobj(shift) else shift
+        d = self.ndim
+        ns = self.shape
+        if d == 1:
+            np.divide(Y, lams[0] + shift, out=Y)
+            return
+        cap = free.nbytes // dd.itemsize
+        work = free.reshape(-1).view(np.uint8)[: cap * dd.itemsize].view(dd)
+        N = prod(ns)
+        if N <= _BLOCK:
+            # small problem: a single block holds every sum
+            den = _sums(lams, shift, out=work[:N].reshape(ns))
+            np.divide(Y, den, out=Y)
+            return
+        n1 = ns[0]
+        m = prod(ns[1:])
+        rest = work[:m].reshape(ns[1:])
+        _sums(lams[1:], shift, out=rest)
+        lead = (slice(None),) * b
+        if n1 == 1:
+            rest += lams[0][0]
+            Yi = Y[lead + (0,)]
+            np.divide(Yi, rest, out=Yi)
+            return
+        c = max(1, min(n1, _BLOCK // max(m, 1), cap // max(m, 1) - 1))
+        ones = (1,) * (d - 1)
+        for i0 in range(0, n1, c):
+            i1 = min(n1, i0 + c)
+            den = work[m: m + (i1 - i0) * m].reshape((i1 - i0,) + ns[1:])
+            np.add(lams[0][i0:i1].reshape((-1,) + ones), rest, out=den)
+            Yi = Y[lead + (slice(i0, i1),)]
+            np.divide(Yi, den, out=Yi)
+
+
+def _same(A: Any, B: Any) -> bool:
+    if A is B:
+        return True
+    if A is None or B is None:
+        return False
+    return A.shape == B.shape and A.dtype == B.dtype and bool(np.array_equal(A, B))
+
+
+# ------------------------------------------------------------- functions
+
+
+def solve_kronsum(
+    B: Any,
+    mats: Sequence[Any],
+    *,
+    masses: Sequence[Any] | None = None,
+    shift: Any = 0.0,
+    assume_a: str = "auto",
+    check_finite: bool = True,
+    overwrite_b: bool = False,
+) -> np.ndarray:
+    """Solve the d-dimensional tensor Sylvester equation (a Kronecker-sum system).
+
+    Finds ``X`` with ``X ×₁ A1 + X ×₂ A2 + ... + X ×_d Ad + shift·X = B``, i.e.
+    ``(A1 ⊕ ... ⊕ Ad + shift·I) X.ravel() = B.ravel()`` with
+    ``A1 ⊕ A2 = np.kron(A1, I) + np.kron(I, A2)``, by the fast diagonalization
+    method: ``O(N · Σ n_k)`` flops for ``N = Π n_k`` unknowns.
+
+    With ``masses`` it solves the generalized (finite-element) form
+    ``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·(X ×₁ M1 ... ×_d Md) = B``.
+
+    Parameters
+    ----------
+    B : (..., n_1, ..., n_d) array_like
+        Right-hand side; leading dimensions are batches solved together.
+    mats : sequence of (n_k, n_k) arrays or scipy.sparse matrices
+        The factors, ``d = len(mats) >= 1``.
+    masses : sequence of (n_k, n_k) arrays, optional
+        Symmetric positive definite mass matrices (``None`` entries: identity).
+    shift : scalar, optional
+        Added multiple of the identity (of ``M1 ⊗ ... ⊗ Md`` with masses).
+    assume_a : {"auto", "sym", "gen"}, optional
+        Symmetric (``eigh``, real arithmetic for real data) or general (``eig``)
+        factors; ``"auto"`` checks symmetry with a rounding tolerance.
+    check_finite : bool, optional
+        Check the inputs for inf and NaN (default True).
+    overwrite_b : bool, optional
+        Allow ``B`` to be used as workspace and to hold the result.
+
+    Returns
+    -------
+    X : ndarray
+        Shape of ``B``; real when all inputs are real.
+
+    Raises
+    ------
+    ValueError
+        Non-square factors, mismatched shapes, non-finite input.
+    TypeError
+        Arguments of the wrong kind or dtype.
+    numpy.linalg.LinAlgError
+        Singular or nearly singular sum (the message names the multi-index of
+        the offending eigenvalues and the value), or a mass matrix that is not
+        positive definite.
+
+    See Also
+    --------
+    KronSumSolver : factor once, solve many times.
+    solve_sylvester3d : the three-dimensional case with ``A2 = A3 = A`` defaults.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronsolve import solve_kronsum, multi_mode_product
+    >>> rng = np.random.default_rng(0)
+    >>> A1, A2 = (np.diag([4.0, 5.0, 6.0]) + 0.1 * rng.standard_normal((3, 3)) for _ in range(2))
+    >>> B = rng.standard_normal((3, 3))
+    >>> X = solve_kronsum(B, [A1, A2])
+    >>> I = np.eye(3)
+    >>> np.allclose((np.kron(A1, I) + np.kron(I, A2)) @ X.ravel(), B.ravel())
+    True
+    """
+    mats_l = _as_factor_list(mats, "mats")
+    solver = KronSumSolver(mats_l, masses=masses, assume_a=assume_a, check_finite=check_finite,
+                           _stacklevel=3)
+    return solver._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
+
+
+def solve_sylvester3d(
+    B: Any,
+    A: Any,
+    A2: Any = None,
+    A3: Any = None,
+    *,
+    shift: Any = 0.0,
+    check_finite: bool = True,
+    overwrite_b: bool = False,
+) -> np.ndarray:
+    """Solve the 3-D tensor Sylvester equation ``X ×₁ A + X ×₂ A2 + X ×₃ A3 + shift·X = B``.
+
+    This is ``(A ⊕ A2 ⊕ A3 + shift·I) X.ravel() = B.ravel()``: the discrete
+    Poisson, Helmholtz or diffusion operator on a tensor grid.  It is solved by
+    the fast diagonalization method in ``O(n⁴)`` flops (see
+    :func:`solve_kronsum`, of which this is the ``d = 3`` case).
+
+    Parameters
+    ----------
+    B : (..., n1, n2, n3) array_like
+        Right-hand side; leading dimensions are batches.
+    A : (n1, n1) array_like
+        First factor.
+    A2, A3 : (n2, n2) and (n3, n3) array_like, optional
+        Second and third factors; default to ``A`` (decomposed only once).
+    shift : scalar, optional
+        Multiple of the identity added to the operator.
+    check_finite : bool, optional
+        Check the inputs for inf and NaN (default True).
+    overwrite_b : bool, optional
+        Allow ``B`` to be used as workspace and to hold the result.
+
+    Returns
+    -------
+    X : ndarray
+        Shape of ``B``.
+
+    Raises
+    ------
+    ValueError
+        ``B`` with fewer than three dimensions, mismatched shapes, non-square
+        factors, non-finite input.
+    numpy.linalg.LinAlgError
+        A singular or nearly singular operator (the message names the index).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronsolve import solve_sylvester3d, multi_mode_product
+    >>> rng = np.random.default_rng(1)
+    >>> n = 4
+    >>> A = rng.standard_normal((n, n))
+    >>> A = A @ A.T + n * np.eye(n)          # symmetric positive definite
+    >>> X = rng.standard_normal((n, n, n))
+    >>> I = np.eye(n)
+    >>> B = (multi_mode_product(X, [A, I, I]) + multi_mode_product(X, [I, A, I])
+    ...      + multi_mode_product(X, [I, I, A]))
+    >>> np.allclose(solve_sylvester3d(B, A), X)
+    True
+    """
+    B = _as_array(B, "B")
+    if B.ndim < 3:
+        raise ValueError(
+            f"B must have at least three dimensions (n1, n2, n3), got shape {B.shape}; use "
+            "solve_kronsum for other dimensions"
+        )
+    mats = [A, A if A2 is None else A2, A if A3 is None else A3]
+    solver = KronSumSolver(mats, check_finite=check_finite, _stacklevel=3)
+    return solver._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
+
+
+def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
+    """Solve the Sylvester equation ``a @ x + x @ b = q`` (drop-in for SciPy's).
+
+    Same signature and result as :func:`scipy.linalg.solve_sylvester`.  When
+    ``a`` and ``b`` are both symmetric (Hermitian) it uses the diagonalization
+    method (two ``eigh`` calls and four matrix products, real arithmetic for real
+    data), which is much faster than the Bartels–Stewart algorithm; otherwise it
+    calls ``scipy.linalg.solve_sylvester``.
+
+    Parameters
+    ----------
+    a : (M, M) array_like
+    b : (N, N) array_like
+    q : (M, N) array_like
+
+    Returns
+    -------
+    x : (M, N) ndarray
+
+    Raises
+    ------
+    ValueError
+        Non-square ``a`` or ``b``, ``q`` of the wrong shape, non-finite input.
+    numpy.linalg.LinAlgError
+        Symmetric path only: ``a`` and ``-b`` share an eigenvalue (to working
+        precision), so that the solution is not unique.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronsolve import solve_sylvester
+    >>> a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> b = np.array([[4.0, 0.5], [0.5, 1.0]])
+    >>> q = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> x = solve_sylvester(a, b, q)
+    >>> np.allclose(a @ x + x @ b, q)
+    True
+    >>> import scipy.linalg
+    >>> np.allclose(x, scipy.linalg.solve_sylvester(a, b, q))
+    True
+    """
+    a = _as_matrix(a, "a", allow_sparse=False)
+    b = _as_matrix(b, "b", allow_sparse=False)
+    q = _as_array(q, "q")
+    for name, A in (("a", a), ("b", b)):
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"{name} must be square, got shape {A.shape}")
+    if q.shape != (a.shape[0], b.shape[0]):
+        raise ValueError(
+            f"q must have shape (a.shape[0], b.shape[0]) = {(a.shape[0], b.shape[0])} for "
+            f"a of shape {a.shape} and b of shape {b.shape}, got {q.shape}"
+        )
+    for name, A in (("a", a), ("b", b), ("q", q)):
+        _check_finite(A, name)
+    dt = _work_dtype(a.dtype, b.dtype, q.dtype)
+    eps = float(np.finfo(_real_of(dt)).eps)
+    if a.size and b.size and _is_hermitian(a, eps) and _is_hermitian(b, eps):
+        return solve_kronsum(q, [a, b.T], assume_a="sym", check_finite=False)
+    import scipy.linalg
+
+    return scipy.linalg.solve_sylvester(a, b, q)

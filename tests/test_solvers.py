@@ -1,0 +1,564 @@
+"""Kronecker-sum solvers: solve_kronsum, solve_sylvester3d, KronSumSolver, solve_sylvester."""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+import warnings
+from functools import reduce
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from naive import mode_product_naive
+from numpy.testing import assert_allclose, assert_array_equal
+
+import kronsolve as ks
+from kronsolve import (
+    KronSumSolver,
+    kronsum,
+    multi_mode_product,
+    solve_kronsum,
+    solve_sylvester,
+    solve_sylvester3d,
+)
+
+# ----------------------------------------------------------------- helpers
+
+
+def orthogonal(rng, n, complex_=False):
+    G = rng.standard_normal((n, n))
+    if complex_:
+        G = G + 1j * rng.standard_normal((n, n))
+    Q, R = np.linalg.qr(G)
+    return Q
+
+
+def sym_factor(rng, lam, complex_=False):
+    """``Q diag(lam) Qᴴ``, exactly Hermitian."""
+    n = len(lam)
+    Q = orthogonal(rng, n, complex_)
+    A = (Q * lam) @ Q.conj().T
+    return (A + A.conj().T) / 2
+
+
+def gen_factor(rng, lam, complex_=False):
+    """Non-symmetric ``V diag(lam) V⁻¹`` with a well-conditioned ``V``."""
+    n = len(lam)
+    V = np.eye(n) + 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+    if complex_:
+        V = V + 0.3j * rng.standard_normal((n, n)) / np.sqrt(n)
+    return (V * lam) @ np.linalg.inv(V)
+
+
+def apply_op(X, mats, masses=None, shift=0.0):
+    """``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·(X ×₁ M1 ... ×_d Md)`` in double precision."""
+    d = len(mats)
+    wide = np.complex128 if any(np.iscomplexobj(a) for a in (X, *mats)) or np.iscomplexobj(
+        shift) else np.float64
+    X = np.asarray(X, dtype=wide)
+    ns = [A.shape[0] for A in mats]
+    Ms = [np.eye(n) if masses is None or masses[k] is None else np.asarray(masses[k], wide)
+          for k, n in enumerate(ns)]
+    out = shift * multi_mode_product(X, Ms) if shift != 0 else np.zeros_like(X)
+    for k in range(d):
+        f = list(Ms)
+        f[k] = np.asarray(mats[k], wide)
+        out = out + multi_mode_product(X, f)
+    return out
+
+
+def op_norm_bound(mats, masses=None, shift=0.0):
+    """Upper bound of the 2-norm of the operator."""
+    n2 = [np.linalg.norm(np.asarray(A, np.complex128), 2) for A in mats]
+    m2 = [1.0 if masses is None or masses[k] is None else
+          np.linalg.norm(np.asarray(masses[k], np.complex128), 2) for k in range(len(mats))]
+    pm = np.prod(m2)
+    return sum(n2[k] * pm / m2[k] for k in range(len(mats))) + abs(shift) * pm
+
+
+def scaled_residual(B, X, mats, masses=None, shift=0.0):
+    eps = np.finfo(np.result_type(X.dtype, np.float32)).eps
+    R = np.asarray(B, np.complex128) - apply_op(X, mats, masses, shift)
+    nx = np.linalg.norm(X.astype(np.complex128))
+    if nx == 0:
+        return 0.0
+    return np.linalg.norm(R) / (op_norm_bound(mats, masses, shift) * nx * eps)
+
+
+def dense_op(mats, masses=None, shift=0.0):
+    ns = [A.shape[0] for A in mats]
+    Ms = [np.eye(n) if masses is None or masses[k] is None else masses[k]
+          for k, n in enumerate(ns)]
+    total = shift * reduce(np.kron, Ms)
+    for k in range(len(mats)):
+        f = list(Ms)
+        f[k] = mats[k]
+        total = total + reduce(np.kron, f)
+    return total
+
+
+def rand(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    x = rng.standard_normal(shape)
+    if dtype.kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+    return x.astype(dtype)
+
+
+DTYPES = [np.float32, np.float64, np.complex64, np.complex128]
+
+
+# ------------------------------------------------------- accuracy (hypothesis)
+
+
+@st.composite
+def problems(draw, kinds=("sym",)):
+    d = draw(st.integers(1, 4))
+    cap = {1: 30, 2: 30, 3: 16, 4: 8}[d]
+    ns = draw(st.lists(st.integers(1, cap), min_size=d, max_size=d))
+    if d == 4 and draw(st.booleans()):
+        ns[draw(st.integers(0, 3))] = 30  # one long mode at full size
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    kind = draw(st.sampled_from(kinds))
+    with_masses = draw(st.booleans())
+    sign = draw(st.sampled_from([1.0, -1.0]))
+    shift_kind = draw(st.sampled_from(["zero", "real", "imag"] if dtype.kind == "c"
+                                      else ["zero", "real"]))
+    batch = draw(st.sampled_from([(), (2,)]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    cplx = dtype.kind == "c"
+    mats, masses = [], []
+    for n in ns:
+        lam = sign * rng.uniform(0.5, 2.0, n)  # sums of one sign: away from zero
+        A = sym_factor(rng, lam, cplx) if kind == "sym" else gen_factor(rng, lam, cplx)
+        mats.append(A.astype(dtype))
+        if with_masses:
+            masses.append(sym_factor(rng, rng.uniform(1.0, 2.0, n), cplx).astype(dtype))
+    if shift_kind == "zero":
+        shift = 0.0
+    elif shift_kind == "real":
+        shift = sign * float(rng.uniform(0.0, 3.0))
+    else:
+        shift = complex(0.0, rng.uniform(-3.0, 3.0))
+    B = rand(rng, batch + tuple(ns), dtype)
+    return B, mats, (masses if with_masses else None), shift
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_scaled_residual_symmetric(problem):
+    B, mats, masses, shift = problem
+    B0 = B.copy()
+    X = solve_kronsum(B, mats, masses=masses, shift=shift)
+    assert X.shape == B.shape
+    assert_array_equal(B, B0)
+    expected = np.result_type(B.dtype, *[A.dtype for A in mats], np.asarray(shift).dtype
+                              if isinstance(shift, complex) else np.float16)
+    assert X.dtype == expected
+    assert scaled_residual(B, X, mats, masses, shift) <= 30
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(kinds=("gen",)))
+def test_scaled_residual_nonsymmetric(problem):
+    B, mats, masses, shift = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # these bases are well-conditioned
+        X = solve_kronsum(B, mats, masses=masses, shift=shift)
+    real = all(a.dtype.kind != "c" for a in (B, *mats)) and not isinstance(shift, complex)
+    assert (X.dtype.kind != "c") == real
+    # eig-based transforms lose accuracy in proportion to cond(V)
+    conds = [np.linalg.cond(np.linalg.eig(np.asarray(A, np.complex128))[1]) for A in mats]
+    assert scaled_residual(B, X, mats, masses, shift) <= 30 * max(conds) ** 2
+
+
+# ------------------------------------------------------- against references
+
+
+@pytest.mark.parametrize("ns", [(5,), (3, 4), (2, 3, 4), (2, 2, 3, 2)], ids=str)
+@pytest.mark.parametrize("kind", ["sym", "gen"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_matches_dense_solve(ns, kind, dtype):
+    rng = np.random.default_rng(7)
+    cplx = np.dtype(dtype).kind == "c"
+    make = sym_factor if kind == "sym" else gen_factor
+    mats = [make(rng, rng.uniform(1, 3, n), cplx).astype(dtype) for n in ns]
+    B = rand(rng, ns, dtype)
+    for shift in (0.0, 0.7):
+        X = solve_kronsum(B, mats, shift=shift)
+        ref = np.linalg.solve(dense_op(mats, shift=shift), B.ravel())
+        assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("ns", [(4,), (3, 2), (2, 3, 4)], ids=str)
+def test_matches_dense_solve_with_masses(ns):
+    rng = np.random.default_rng(8)
+    mats = [sym_factor(rng, rng.uniform(1, 3, n)) for n in ns]
+    masses = [sym_factor(rng, rng.uniform(1, 2, n)) for n in ns]
+    B = rng.standard_normal(ns)
+    X = solve_kronsum(B, mats, masses=masses, shift=0.4)
+    ref = np.linalg.solve(dense_op(mats, masses, 0.4), B.ravel())
+    assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
+    # non-symmetric factors with masses go through the generalized eig
+    gen = [gen_factor(rng, rng.uniform(1, 3, n)) for n in ns]
+    X = solve_kronsum(B, gen, masses=masses, shift=0.4)
+    ref = np.linalg.solve(dense_op(gen, masses, 0.4), B.ravel())
+    assert_allclose(X.ravel(), ref, rtol=1e-9, atol=1e-11)
+    # a None entry stands for the identity
+    X = solve_kronsum(B, mats, masses=[None] + masses[1:])
+    ref = np.linalg.solve(dense_op(mats, [None] + masses[1:]), B.ravel())
+    assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("m,n", [(1, 1), (5, 3), (20, 20), (17, 9)])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+def test_d2_matches_scipy_solve_sylvester(m, n, dtype):
+    rng = np.random.default_rng(m * 100 + n)
+    cplx = np.dtype(dtype).kind == "c"
+    a = sym_factor(rng, rng.uniform(1, 3, m), cplx).astype(dtype)
+    b = sym_factor(rng, rng.uniform(1, 3, n), cplx).astype(dtype)
+    q = rand(rng, (m, n), dtype)
+    ref = scipy.linalg.solve_sylvester(a, b, q)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    x = solve_sylvester(a, b, q)
+    assert x.dtype == ref.dtype
+    assert_allclose(x, ref, rtol=rtol, atol=rtol)
+    # the same through solve_kronsum: A X + X B = Q is X ×₁ A + X ×₂ Bᵀ
+    assert_allclose(solve_kronsum(q, [a, b.T]), ref, rtol=rtol, atol=rtol)
+
+
+def test_solve_sylvester_nonsymmetric_falls_back_to_scipy():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((6, 6)) + 6 * np.eye(6)
+    b = rng.standard_normal((4, 4)) + 6 * np.eye(4)
+    q = rng.standard_normal((6, 4))
+    assert_allclose(solve_sylvester(a, b, q), scipy.linalg.solve_sylvester(a, b, q))
+    # SciPy's own example (integer input)
+    a = np.array([[-3, -2, 0], [-1, -1, 3], [3, -5, -1]])
+    b = np.array([[1]])
+    q = np.array([[1], [2], [3]])
+    assert_allclose(solve_sylvester(a, b, q), [[0.0625], [-0.5625], [0.6875]])
+
+
+def test_solve_sylvester_errors():
+    with pytest.raises(ValueError, match="a must be square"):
+        solve_sylvester(np.ones((2, 3)), np.eye(2), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"q must have shape"):
+        solve_sylvester(np.eye(2), np.eye(3), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="q must contain only finite"):
+        solve_sylvester(np.eye(2), np.eye(2), np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        solve_sylvester(np.eye(2), -np.eye(2), np.ones((2, 2)))
+
+
+# ------------------------------------------------------------ seed notebook
+
+
+def test_seed_notebook_cells_123_to_127():
+    """Cells 123-127: X ×₁ A + X ×₂ A + X ×₃ A = B for a symmetric A, solved back."""
+    rng = np.random.default_rng(123)
+    n = 4
+    X = rng.standard_normal((n, n, n))
+    A = rng.standard_normal((n, n))
+    A = A + A.T
+    Id = np.eye(n)
+    B = (np.einsum("abc,ia,jb,kc->ijk", X, A, Id, Id, optimize="optimal")
+         + np.einsum("abc,ia,jb,kc->ijk", X, Id, A, Id, optimize="optimal")
+         + np.einsum("abc,ia,jb,kc->ijk", X, Id, Id, A, optimize="optimal"))
+    # cells 125-126, the notebook's own way (F order, dense diagonal)
+    S, U = np.linalg.eigh(A)
+    X1 = np.einsum("abc,ia,jb,kc->ijk", B, U.T, U.T, U.T, optimize="optimal")
+    D = (np.kron(np.kron(Id, Id), np.diag(S)) + np.kron(np.kron(Id, np.diag(S)), Id)
+         + np.kron(np.kron(np.diag(S), Id), Id))
+    X2 = (np.diagonal(D) ** -1 * X1.flatten("F")).reshape(n, n, n, order="F")
+    X_notebook = np.einsum("abc,ia,jb,kc->ijk", X2, U, U, U, optimize="optimal")
+    assert np.allclose(X, X_notebook)  # cell 127
+    X_found = solve_sylvester3d(B, A)
+    assert np.allclose(X, X_found)
+    assert_allclose(X_found, X_notebook, rtol=1e-9, atol=1e-9)
+    # and as the lazy operator's solve
+    assert np.allclose(kronsum(A, A, A).solve(B.ravel()).reshape(n, n, n), X)
+
+
+def test_sylvester3d_distinct_factors_and_batch():
+    rng = np.random.default_rng(5)
+    A1, A2, A3 = (sym_factor(rng, rng.uniform(1, 2, n)) for n in (3, 4, 5))
+    X = rng.standard_normal((2, 3, 4, 5))
+    B = apply_op(X, [A1, A2, A3], shift=0.5)
+    Y = solve_sylvester3d(B, A1, A2, A3, shift=0.5)
+    assert_allclose(Y, X, rtol=1e-11, atol=1e-12)
+    for i in range(2):
+        assert_allclose(solve_sylvester3d(B[i], A1, A2, A3, shift=0.5), Y[i], rtol=1e-13)
+
+
+# ----------------------------------------------------- manufactured solution
+
+
+def _poisson_error(n):
+    """Max error of the 2nd-order FD solution of -Δu = f on the unit cube."""
+    h = 1.0 / (n + 1)
+    x = np.linspace(h, 1 - h, n)
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]) / h**2
+    # u = a(x) b(y) c(z), a = x(1-x)e^x, b = sin(πy), c = z(1-z): zero on the boundary
+    a = x * (1 - x) * np.exp(x)
+    a2 = -(x**2 + 3 * x) * np.exp(x)
+    b = np.sin(np.pi * x)
+    b2 = -np.pi**2 * b
+    c = x * (1 - x)
+    c2 = -2.0 * np.ones(n)
+    u = np.einsum("i,j,k->ijk", a, b, c)
+    f = -(np.einsum("i,j,k->ijk", a2, b, c) + np.einsum("i,j,k->ijk", a, b2, c)
+          + np.einsum("i,j,k->ijk", a, b, c2))
+    Tdense = T.toarray()
+    uh = solve_sylvester3d(f, Tdense)
+    # the same through the lazy operator with sparse factors
+    K = kronsum(T, T, T)
+    assert_allclose(K @ uh.ravel(), f.ravel(), rtol=1e-8, atol=1e-8 * np.abs(f).max())
+    return np.abs(uh - u).max()
+
+
+def test_poisson_manufactured_solution_second_order():
+    ns = [7, 15, 31, 63]
+    errs = [_poisson_error(n) for n in ns]
+    rates = [np.log2(errs[i] / errs[i + 1]) for i in range(len(ns) - 1)]
+    assert all(1.9 < r < 2.1 for r in rates), (errs, rates)
+    assert errs[-1] < 1e-4
+
+
+# ----------------------------------------------------------------- solver
+
+
+def test_solver_reuses_identical_factors():
+    rng = np.random.default_rng(2)
+    A = sym_factor(rng, rng.uniform(1, 2, 6))
+    C = sym_factor(rng, rng.uniform(1, 2, 6))
+    assert KronSumSolver([A, A, A])._n_decomposed == 1
+    assert KronSumSolver([A, A.copy(), A])._n_decomposed == 1  # equal arrays
+    assert KronSumSolver([A, C, A])._n_decomposed == 2
+    M = sym_factor(rng, rng.uniform(1, 2, 6))
+    assert KronSumSolver([A, A], masses=[M, M.copy()])._n_decomposed == 1
+    assert KronSumSolver([A, A], masses=[M, None])._n_decomposed == 2
+
+
+def test_solver_many_solves_and_shifts():
+    rng = np.random.default_rng(4)
+    mats = [sym_factor(rng, rng.uniform(1, 2, n)) for n in (4, 5, 6)]
+    solver = KronSumSolver(mats)
+    assert solver.shape == (4, 5, 6) and solver.ndim == 3
+    assert "KronSumSolver" in repr(solver)
+    for shift in (0.0, 1.5, -0.5, 2j):
+        B = rng.standard_normal((3, 4, 5, 6))
+        X = solver.solve(B, shift=shift)
+        assert_allclose(apply_op(X, mats, shift=shift), B, atol=1e-12)
+        assert (X.dtype.kind == "c") == isinstance(shift, complex)
+    assert_allclose(np.sort(np.concatenate(solver.eigenvalues)),
+                    np.sort(np.concatenate([np.linalg.eigvalsh(A) for A in mats])))
+
+
+def test_sparse_factors_accepted():
+    n = 6
+    T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    B = np.random.default_rng(0).standard_normal((n, n))
+    X = solve_kronsum(B, [T, T])
+    assert_allclose(apply_op(X, [T.toarray()] * 2), B, atol=1e-12)
+
+
+def test_dtypes_real_stays_real():
+    rng = np.random.default_rng(9)
+    A = sym_factor(rng, rng.uniform(1, 2, 5))
+    B = rng.standard_normal((5, 5))
+    assert solve_kronsum(B, [A, A]).dtype == np.float64
+    assert solve_kronsum(B.astype(np.float32), [A.astype(np.float32)] * 2).dtype == np.float32
+    assert solve_kronsum(np.ones((5, 5), dtype=int), [np.diag(np.arange(1, 6))] * 2).dtype \
+        == np.float64
+    assert solve_kronsum(B + 0j, [A, A]).dtype == np.complex128
+    # a real non-symmetric factor with complex eigenvalues: complex inside, real result
+    R = np.array([[1.0, -2.0], [2.0, 1.0]])  # eigenvalues 1 ± 2i
+    X = solve_kronsum(np.ones((2, 2)), [R, R])
+    assert X.dtype == np.float64
+    assert_allclose(apply_op(X, [R, R]), np.ones((2, 2)), atol=1e-13)
+    # a real non-symmetric factor with real eigenvalues stays in real arithmetic
+    U = np.array([[2.0, 1.0], [0.0, 3.0]])
+    assert KronSumSolver([U])._modes[0].real
+
+
+def test_empty_and_trivial_sizes():
+    X = solve_kronsum(np.zeros((0, 3)), [np.eye(0), 2 * np.eye(3)])
+    assert X.shape == (0, 3)
+    X = solve_kronsum(np.zeros((4, 0, 2)), [np.eye(2)])  # empty batch
+    assert X.shape == (4, 0, 2)
+    assert_allclose(solve_kronsum(np.array([6.0]), [np.array([[3.0]])]), [2.0])
+    assert_allclose(solve_kronsum(np.ones((1, 1, 1)), [np.ones((1, 1))] * 3), [[[1 / 3]]])
+
+
+# ----------------------------------------------------------------- errors
+
+
+def test_singular_sum_raises_with_index_and_value():
+    n = 4
+    T = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    T[0, 0] = T[-1, -1] = 1.0  # Neumann: eigenvalue 0
+    with pytest.raises(np.linalg.LinAlgError, match=r"multi-index \(0, 0, 0\).*= [-0-9.e]+"):
+        solve_sylvester3d(np.ones((n, n, n)), T)
+    # a shift that cancels one sum exactly
+    A = np.diag([1.0, 2.0, 3.0])
+    with pytest.raises(np.linalg.LinAlgError, match=r"multi-index \((1, 2|2, 1)\)") as info:
+        solve_kronsum(np.ones((3, 3)), [A, A], shift=-5.0)
+    assert "shift" in str(info.value)
+    # nearly singular: zero relative to the scale
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        solve_kronsum(np.ones((3, 3)), [A, A], shift=-5.0 + 1e-15)
+    # indefinite but nonsingular: fine
+    X = solve_kronsum(np.ones((3, 3)), [A, A], shift=-4.5)
+    assert np.isfinite(X).all()
+    # complex eigenvalue sums that vanish
+    R = np.array([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues ±i
+    with pytest.raises(np.linalg.LinAlgError, match="multi-index"):
+        solve_kronsum(np.ones((2, 2)), [R, R])
+
+
+def test_never_silent_inf_or_nan():
+    A = np.diag([1.0, -1.0])
+    with pytest.raises(np.linalg.LinAlgError):
+        solve_kronsum(np.ones((2, 2)), [A, A])
+    with pytest.raises(np.linalg.LinAlgError):
+        KronSumSolver([A, A]).solve(np.ones((2, 2)))
+    with pytest.raises(np.linalg.LinAlgError):
+        kronsum(A, A).solve(np.ones(4))
+
+
+def test_input_errors():
+    A = np.eye(3)
+    B = np.ones((3, 3))
+    with pytest.raises(ValueError, match=r"mats\[1\] must be square, got shape \(3, 2\)"):
+        solve_kronsum(B, [A, np.ones((3, 2))])
+    with pytest.raises(ValueError, match=r"B must have shape \(3, 4\).*got shape \(3, 3\)"):
+        solve_kronsum(B, [A, np.eye(4)])
+    with pytest.raises(ValueError, match=r"B must contain only finite"):
+        solve_kronsum(np.full((3, 3), np.inf), [A, A])
+    with pytest.raises(ValueError, match=r"mats\[0\] must contain only finite"):
+        solve_kronsum(B, [np.full((3, 3), np.nan), A])
+    solve_kronsum(B, [A, A], check_finite=False)  # allowed to skip the check
+    with pytest.raises(ValueError, match=r"masses\[1\] must contain only finite"):
+        solve_kronsum(B, [A, A], masses=[A, np.full((3, 3), np.nan)])
+    with pytest.raises(ValueError, match="assume_a must be one of"):
+        solve_kronsum(B, [A, A], assume_a="symmetric")
+    with pytest.raises(ValueError, match="got 1 masses for 2 factors"):
+        solve_kronsum(B, [A, A], masses=[A])
+    with pytest.raises(ValueError, match=r"masses\[0\] has shape \(2, 2\)"):
+        solve_kronsum(B, [A, A], masses=[np.eye(2), A])
+    with pytest.raises(np.linalg.LinAlgError, match=r"masses\[1\].*positive definite"):
+        solve_kronsum(B, [A, A], masses=[A, -A])
+    with pytest.raises(TypeError, match="mats must be a sequence"):
+        solve_kronsum(B, A)
+    with pytest.raises(TypeError, match="numeric"):
+        solve_kronsum(B, [A, np.array([["a"] * 3] * 3)])
+    with pytest.raises(TypeError, match="shift must be"):
+        solve_kronsum(B, [A, A], shift=np.ones(2))
+    with pytest.raises(ValueError, match="shift must be finite"):
+        solve_kronsum(B, [A, A], shift=np.nan)
+    with pytest.raises(ValueError, match="at least one matrix"):
+        solve_kronsum(B, [])
+    with pytest.raises(ValueError, match="at least three dimensions"):
+        solve_sylvester3d(np.ones((3, 3)), A)
+    with pytest.raises(ValueError, match=r"B must have shape \(3, 3, 2\)"):
+        solve_sylvester3d(np.ones((3, 3, 3)), A, A3=np.eye(2))
+    with pytest.raises(TypeError, match="not supported"):
+        solve_kronsum(np.ones(2, dtype=np.longdouble), [np.eye(2, dtype=np.longdouble)])
+
+
+def test_ill_conditioned_nonsymmetric_factor_warns():
+    rng = np.random.default_rng(0)
+    A = sym_factor(rng, rng.uniform(1, 2, 4))
+    J = np.array([[1.0, 1.0], [1e-20, 1.0 + 1e-9]])  # nearly defective
+    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned"):
+        solve_kronsum(np.ones((4, 2)), [A, J])
+
+
+def test_inputs_not_modified_and_overwrite_b():
+    rng = np.random.default_rng(11)
+    mats = [sym_factor(rng, rng.uniform(1, 2, n)) for n in (4, 5)]
+    masses = [sym_factor(rng, rng.uniform(1, 2, n)) for n in (4, 5)]
+    gen = [gen_factor(rng, rng.uniform(1, 2, n)) for n in (4, 5)]
+    B = rng.standard_normal((4, 5))
+    copies = [x.copy() for x in (B, *mats, *masses, *gen)]
+    X = solve_kronsum(B, mats, masses=masses, shift=0.3)
+    solve_kronsum(B, gen, shift=0.3)
+    solve_sylvester(mats[0], mats[0], B[:, :4])
+    for orig, now in zip(copies, (B, *mats, *masses, *gen)):
+        assert_array_equal(orig, now)
+    Bw = B.copy()
+    Y = solve_kronsum(Bw, mats, masses=masses, shift=0.3, overwrite_b=True)
+    assert np.shares_memory(Y, Bw)
+    assert_allclose(Y, X, rtol=1e-13, atol=1e-14)
+    # a B that cannot hold the result (wrong dtype, F order, read-only) is left alone
+    for Bx in (B.astype(np.float32), np.asfortranarray(B), B.copy()):
+        Bx.flags.writeable = Bx.flags.c_contiguous and Bx.dtype == np.float32
+        before = Bx.copy()
+        Z = solve_kronsum(Bx, mats, overwrite_b=True)
+        if not Bx.flags.writeable:
+            assert_array_equal(Bx, before)
+        assert_allclose(Z, solve_kronsum(before, mats), rtol=1e-5)
+    # complex arithmetic for a real non-symmetric problem, result written back into B
+    Bw = B.copy()
+    Y = solve_kronsum(Bw, gen, overwrite_b=True)
+    assert Y is Bw and Y.dtype == np.float64
+    assert_allclose(apply_op(Y, gen), B, atol=1e-12)
+
+
+def _peak_extra(fn):
+    """Peak traced memory while ``fn`` runs in a fresh thread (fresh work buffers)."""
+    result = {}
+
+    def run():
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = fn()
+        result["peak"] = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        result["out"] = out
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return result["peak"], result["out"]
+
+
+@pytest.mark.parametrize("shape", [(48, 48, 48), (3, 40, 40, 40), (256, 512)], ids=str)
+def test_peak_memory(shape):
+    """At most one extra B plus the result (2x B), or one B with overwrite_b=True."""
+    rng = np.random.default_rng(0)
+    d = 3 if len(shape) != 2 else 2
+    ns = shape[-d:]
+    mats = [sym_factor(rng, rng.uniform(1, 2, n)) for n in ns]
+    B = rng.standard_normal(shape)
+    small = 32 * sum(n * n for n in ns) + 65536  # O(n²) factor data and bookkeeping
+    solver = KronSumSolver(mats)
+    peak, X = _peak_extra(lambda: solver.solve(B))
+    assert peak <= 2 * B.nbytes + small, peak / B.nbytes
+    assert_allclose(apply_op(X, mats), B, atol=1e-11)
+    Bw = B.copy()
+    peak, X = _peak_extra(lambda: solver.solve(Bw, overwrite_b=True))
+    assert peak <= B.nbytes + small, peak / B.nbytes
+    assert X is Bw
+    # the one-shot function: decomposition included
+    peak, X = _peak_extra(lambda: solve_kronsum(B, mats, shift=0.5))
+    assert peak <= 2 * B.nbytes + small, peak / B.nbytes
+
+
+def test_mode_product_convention():
+    """The solution satisfies the equation written with explicit mode products."""
+    rng = np.random.default_rng(12)
+    A1, A2, A3 = (gen_factor(rng, rng.uniform(1, 2, n)) for n in (2, 3, 4))
+    B = rng.standard_normal((2, 3, 4))
+    X = solve_kronsum(B, [A1, A2, A3])
+    lhs = (mode_product_naive(X, A1, 0) + mode_product_naive(X, A2, 1)
+           + mode_product_naive(X, A3, 2))
+    assert_allclose(lhs, B, atol=1e-12)
+    assert ks.solve_kronsum is solve_kronsum
