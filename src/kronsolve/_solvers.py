@@ -79,6 +79,19 @@ def _check_shift(shift: Any) -> Any:
     return shift
 
 
+def _check_finite_fast(x: np.ndarray, name: str) -> None:
+    """``_check_finite`` through one BLAS dot product when ``x`` is contiguous.
+
+    ``x·x`` is finite whenever every entry is (and is inf or NaN otherwise, or
+    on overflow, in which case the exact check decides).
+    """
+    if x.dtype.kind in "fc" and x.size and x.flags.c_contiguous:
+        v = x.reshape(-1)
+        if np.isfinite(np.vdot(v, v)):
+            return
+    _check_finite(x, name)
+
+
 # ------------------------------------------------------------ decomposition
 
 
@@ -495,7 +508,7 @@ class KronSumSolver:
             )
         shift = _check_shift(shift)
         if check_finite:
-            _check_finite(B, name)
+            _check_finite_fast(B, name)
         real_modes = all(m.real for m in self._modes)
         shift_dt = np.asarray(shift).dtype
         out_dt = _work_dtype(B.dtype, self._in_dtype, shift_dt if shift_dt.kind == "c"
@@ -618,11 +631,12 @@ class KronSumSolver:
             np.divide(Yi, rest, out=Yi)
             return
         c = max(1, min(n1, _BLOCK // max(m, 1), cap // max(m, 1) - 1))
-        ones = (1,) * (d - 1)
+        lam1 = lams[0]
         for i0 in range(0, n1, c):
             i1 = min(n1, i0 + c)
             den = work[m: m + (i1 - i0) * m].reshape((i1 - i0,) + ns[1:])
-            np.add(lams[0][i0:i1].reshape((-1,) + ones), rest, out=den)
+            for j in range(i1 - i0):  # scalar + contiguous: no iterator buffers
+                np.add(rest, lam1[i0 + j], out=den[j])
             Yi = Y[lead + (slice(i0, i1),)]
             np.divide(Yi, den, out=Yi)
 
