@@ -77,7 +77,7 @@ def test_d3_solve_within_2_3_matvecs(benchmark, n, timing_enabled):
     rng = np.random.default_rng(2)
     A = _spd(rng, n)
     B = rng.standard_normal((n, n, n))
-    X = benchmark.pedantic(lambda: ks.solve_sylvester3d(B, A), rounds=3, iterations=1,
+    X = benchmark.pedantic(lambda: ks.solve_sylvester3d(B, A), rounds=5, iterations=1,
                            warmup_rounds=1)
     assert _residual(X, [A, A, A], B) < 1e-14
     if timing_enabled:

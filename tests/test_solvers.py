@@ -476,8 +476,12 @@ def test_ill_conditioned_nonsymmetric_factor_warns():
     rng = np.random.default_rng(0)
     A = sym_factor(rng, rng.uniform(1, 2, 4))
     J = np.array([[1.0, 1.0], [1e-20, 1.0 + 1e-9]])  # nearly defective
-    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned"):
+    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned") as rec:
         solve_kronsum(np.ones((4, 2)), [A, J])
+    assert rec[0].filename == __file__  # points at the caller
+    with pytest.warns(RuntimeWarning, match=r"mats\[0\]") as rec:
+        KronSumSolver([J])
+    assert rec[0].filename == __file__
 
 
 def test_inputs_not_modified_and_overwrite_b():
