@@ -203,8 +203,6 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, m
             raise np.linalg.LinAlgError(
                 f"{what} has infinite eigenvalues: {mname} (shape {M.shape}) is singular"
             )
-        if np.iscomplexobj(lam) and not np.iscomplexobj(V) and not lam.imag.any():
-            lam = lam.real
     if np.iscomplexobj(lam) and not lam.imag.any() and not np.iscomplexobj(V):
         lam = lam.real
     try:
@@ -489,7 +487,9 @@ class KronSumSolver:
         overwrite_b : bool, optional
             Allow the solver to use ``B`` as workspace and to return the solution
             in it (when ``B`` is C-contiguous, writeable and of the working dtype).
-            The peak extra memory is then one array the size of ``B`` instead of two.
+            The peak extra memory is then one array the size of ``B`` instead of two
+            (the result and one scratch array).  Non-symmetric factors with complex
+            eigenvalues work in complex arithmetic and need twice that.
 
         Returns
         -------
@@ -558,7 +558,6 @@ class KronSumSolver:
             S = np.empty(B.shape, dtype=wd) if S is None else S.reshape(B.shape)
             self._fdm_modes(src, S, R, b, mats, shift, wd)
         cur = R
-        # cur is R
         if wd != out_dt:  # complex arithmetic for a real problem
             if overwrite_b and B.dtype == out_dt and B.flags.c_contiguous and B.flags.writeable:
                 np.copyto(B, cur.real)
