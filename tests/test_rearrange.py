@@ -168,3 +168,20 @@ def test_errors():
         ks.rearrange(np.zeros((2, 3, 4)), (1, 1), (1, 1))
     with pytest.raises(ValueError, match=r"out must have shape \(6, 4\)"):
         ks.rearrange(M, (3, 2), (2, 2), out=np.zeros((6, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int8, np.complex128])
+@pytest.mark.parametrize("m1, n1, m2, n2", [(3, 7, 5, 100), (2, 300, 3, 3), (70, 3, 1, 9),
+                                            (1, 1, 33, 65), (9, 130, 2, 1)])
+def test_kernel_block_edges(dtype, m1, n1, m2, n2):
+    """Shapes whose blocks do not divide the axes (partial blocks on every axis)."""
+    M = np.arange(m1 * m2 * n1 * n2).reshape(m1 * m2, n1 * n2).astype(dtype)
+    expected = seed_RM_1(M, m1, n1, m2, n2)
+    with _kernels._use_backend("numba"):
+        R = ks.rearrange(M, (m1, n1), (m2, n2))
+        back = ks.unrearrange(R, (m1, n1), (m2, n2))
+        S = ks.shuffle2(M, (m1, m2), (n1, n2))
+    np.testing.assert_array_equal(R, expected)
+    np.testing.assert_array_equal(back, M)
+    np.testing.assert_array_equal(S, M.reshape(m1, m2, n1, n2).transpose(1, 0, 3, 2)
+                                  .reshape(M.shape))
