@@ -45,9 +45,15 @@ def _order_modes(shape: tuple[int, ...], sizes: list[tuple[int, int]], modes: li
     return order
 
 
-def _make_plan(shape: tuple[int, ...], sizes: list[tuple[int, int]], modes: list[int]):
-    """Steps ``(index, p, n, q, m)`` for ``len(modes)`` successive mode products."""
-    key = (shape, tuple(sizes), tuple(modes))
+def _make_plan(shape: tuple[int, ...], mats: list, modes: list[int]):
+    """``(steps, shape_out, rotate)`` for successive mode products, cached.
+
+    ``steps`` are ``(index, p, n, q, m)``: product ``index`` maps the tensor seen
+    as ``(p, n, q)`` to ``(p, m, q)``.  ``rotate`` selects the cyclic scheme.
+    """
+    sparse = tuple(type(A) is not np.ndarray for A in mats)
+    sizes = [A.shape for A in mats]
+    key = (shape, tuple(sizes), tuple(modes), sparse, _STRATEGY[0])
     plan = _PLAN_CACHE.get(key)
     if plan is not None:
         return plan
@@ -60,7 +66,8 @@ def _make_plan(shape: tuple[int, ...], sizes: list[tuple[int, int]], modes: list
         q = prod(cur[k + 1 :])
         steps.append((i, p, n, q, m))
         cur[k] = m
-    plan = (tuple(steps), tuple(cur))
+    rotate = _use_rotation(shape, sizes, modes, any(sparse))
+    plan = (tuple(steps), tuple(cur), rotate)
     if len(_PLAN_CACHE) >= _PLAN_CACHE_MAX:
         _PLAN_CACHE.clear()
     _PLAN_CACHE[key] = plan
@@ -93,7 +100,7 @@ def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
 
 def _one_product(cur: np.ndarray, A: Any, p: int, n: int, q: int, m: int, out) -> np.ndarray:
     """``(p, n, q) -> (p, m, q)`` product with ``A`` (shape (m, n)); C-contiguous result."""
-    if _is_sparse(A):
+    if type(A) is not np.ndarray:  # scipy.sparse
         if q == 1:
             res = (A @ cur.reshape(p, n).T).T
         elif p == 1:
@@ -118,24 +125,22 @@ def _one_product(cur: np.ndarray, A: Any, p: int, n: int, q: int, m: int, out) -
 _STRATEGY = ["auto"]
 
 
-def _use_rotation(X: np.ndarray, mats: list, modes: list[int]) -> bool:
+def _use_rotation(shape: tuple[int, ...], sizes: list, modes: list[int], sparse: bool) -> bool:
     """Whether the cyclic (rotating) scheme applies and is expected to be faster.
 
     It needs every axis but at most one trailing one to be multiplied, in order,
-    by square dense factors.
+    by square dense factors.  It wins clearly with a trailing axis (many
+    right-hand sides), where the standard scheme would batch many small GEMMs.
     """
     strategy = _STRATEGY[0]
-    if strategy == "std":
+    d = len(sizes)
+    if strategy == "std" or sparse or d < 2 or len(shape) - d not in (0, 1):
         return False
-    d = len(mats)
-    if d < 2 or X.ndim - d not in (0, 1) or modes != list(range(d)):
+    if list(modes) != list(range(d)) or any(m != n for m, n in sizes):
         return False
-    for A in mats:
-        if _is_sparse(A) or A.shape[0] != A.shape[1]:
-            return False
     if strategy == "rotate":
         return True
-    return X.ndim > d or X.size >= _ROTATE_MIN_SIZE
+    return len(shape) > d or prod(shape) >= _ROTATE_MIN_SIZE
 
 
 _ROTATE_MIN_SIZE = 1 << 17
@@ -173,9 +178,9 @@ def _apply(X: np.ndarray, mats: list, modes: list[int], dtype: np.dtype, out=Non
     """Apply ``mats[i]`` along ``modes[i]`` for all i; ``X`` and dense ``mats`` have ``dtype``."""
     if not mats:
         return X.copy()
-    if out is None and _use_rotation(X, mats, modes):
+    steps, shape_out, rotate = _make_plan(X.shape, mats, modes)
+    if rotate and out is None:
         return _apply_rotating(X, mats, dtype)
-    steps, shape_out = _make_plan(X.shape, [A.shape for A in mats], modes)
     cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
     last = len(steps) - 1
     if out is None:

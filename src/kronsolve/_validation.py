@@ -19,8 +19,9 @@ _NUMERIC_KINDS = frozenset("biufc")
 
 def _is_sparse(A: Any) -> bool:
     """True for scipy.sparse matrices and arrays (without importing scipy)."""
-    mod = type(A).__module__
-    return mod.startswith("scipy.sparse") and hasattr(A, "tocsr")
+    if type(A) is np.ndarray:
+        return False
+    return type(A).__module__.startswith("scipy.sparse") and hasattr(A, "tocsr")
 
 
 def _check_dtype(dtype: np.dtype, name: str) -> None:
