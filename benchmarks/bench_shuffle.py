@@ -36,7 +36,7 @@ SMALL = {
     "1.6e7": ((5, 8), (8, 5)),
     "1e8": ((10, 10), (10, 10)),
 }
-ROUNDS = {"1.6e7": 7, "1e8": 3}
+ROUNDS = {"1.6e7": 15, "1e8": 5}
 
 
 def seed_perfect_shuffle(p, r):
