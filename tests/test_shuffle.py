@@ -415,3 +415,10 @@ def test_cache_folder_turns_unwritable(tmp_path, monkeypatch):
         got, x[seed_perfect_shuffle(20, 10)][:, seed_perfect_shuffle(12, 15)]
     )
     assert _kernels._state["kernel"] is not kern
+
+
+def test_numba_disable_jit_uses_numpy_path():
+    r = _run(CHECK + "assert _kernels._state['kernel'] is False\nprint('ok')\n",
+             NUMBA_DISABLE_JIT="1")
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout

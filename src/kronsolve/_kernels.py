@@ -108,6 +108,9 @@ def _get_kernel() -> Any:
             except Exception:  # ImportError, or a Numba broken by its environment
                 _state["kernel"] = False
                 return False
+            if numba.config.DISABLE_JIT:  # the pure-Python kernel would be far too slow
+                _state["kernel"] = False
+                return False
             _prange = numba.prange
             _uidx = numba.uint64
             try:
