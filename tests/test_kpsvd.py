@@ -199,3 +199,20 @@ def test_errors():
 
 def test_svds_thresholds_documented():
     assert 0 < kp._SVDS_SHARE <= 0.5 and kp._SVDS_MIN >= 2
+
+
+def test_noncontiguous_and_readonly_inputs():
+    A, first, second = seed_cell_117()
+    A = A.astype(float)
+    ref = kpsvd(A, first, second)
+    big = np.zeros((2 * A.shape[0], 3 * A.shape[1]))
+    big[::2, ::3] = A
+    ro = A.copy()
+    ro.flags.writeable = False
+    for v in (big[::2, ::3], np.asfortranarray(A), ro, A[::-1, ::-1].copy()[::-1, ::-1]):
+        res = kpsvd(v, first, second)
+        np.testing.assert_allclose(res.s, ref.s, rtol=1e-12)
+        np.testing.assert_allclose(res.toarray(), A, atol=1e-12 * np.abs(A).max())
+        B, C = nearest_kron(v, first, second)
+        B0, C0 = nearest_kron(A, first, second)
+        np.testing.assert_allclose(np.kron(B, C), np.kron(B0, C0), atol=1e-12 * np.abs(A).max())
