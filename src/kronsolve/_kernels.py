@@ -238,6 +238,11 @@ def _kernel_copy(xt: np.ndarray, out: np.ndarray) -> bool:
             t2 = D[2]
             t1 = min(D[1], _RUN * scale // D[2])
             t3 = min(D[3], _TILE_SLOW * scale)
+        elif D[2] < _RUN * scale and S[3] == D[2] * S[2]:
+            # Short runs along axis 2 that the output's axis 3 continues: take
+            # axis 2 whole, so that a block reads one contiguous stretch.
+            t2 = D[2]
+            t3 = min(D[3], _TILE_FAST * scale)
         else:
             t3 = min(D[3], _TILE_FAST * scale)
             t2 = min(D[2], max(_TILE_SLOW, area // t3))
