@@ -566,3 +566,16 @@ def test_mode_product_convention():
            + mode_product_naive(X, A3, 2))
     assert_allclose(lhs, B, atol=1e-12)
     assert ks.solve_kronsum is solve_kronsum
+
+
+def test_blas_threads_restored_after_small_decompositions():
+    """Small eigendecompositions run with one BLAS thread, and the setting is restored."""
+    tp = pytest.importorskip("threadpoolctl")
+    KronSumSolver([np.eye(40)])  # loads SciPy's BLAS as well
+    before = {i["filepath"]: i["num_threads"] for i in tp.threadpool_info()}
+    rng = np.random.default_rng(0)
+    A = sym_factor(rng, rng.uniform(1, 2, 64))
+    X = solve_kronsum(np.ones((64, 64)), [A, gen_factor(rng, rng.uniform(1, 2, 64))])
+    assert np.isfinite(X).all()
+    after = {i["filepath"]: i["num_threads"] for i in tp.threadpool_info()}
+    assert after == before
