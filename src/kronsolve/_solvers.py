@@ -129,6 +129,8 @@ def _is_hermitian(A: np.ndarray, eps: float) -> bool:
     n = A.shape[0]
     if n <= 1:
         return A.dtype.kind != "c" or n == 0 or A[0, 0].imag == 0
+    if np.array_equal(A, A.conj().T):  # exactly (the common case): no norms
+        return True
     nrm = np.linalg.norm(A)
     return bool(np.linalg.norm(A - A.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
 
@@ -199,7 +201,7 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, m
         e = np.zeros((0, 0), dtype=Kd.dtype)
         return _Mode(np.zeros(0), e, e, True)
     if herm:
-        Ks = (Kd + Kd.conj().T) * 0.5
+        Ks = Kd if np.array_equal(Kd, Kd.conj().T) else (Kd + Kd.conj().T) * 0.5
         if Md is None:
             lam, Q = np.linalg.eigh(Ks)  # LAPACK syevd/heevd
         else:
