@@ -10,11 +10,12 @@ ordering).  With ``A_k = V_k Λ_k V_k⁻¹`` it is solved by
 3. the backward transform ``X = Y ×₁ V1 ... ×_d Vd``,
 
 at ``O(N · Σ n_k)`` flops for ``N = Π n_k`` unknowns instead of ``O(N³)``.  The
-two transforms are ``2d`` single-mode products that alternate between two
-buffers the size of ``B`` (one of them the result), and the division runs in
-cache-sized blocks whose eigenvalue sums live in whichever buffer is idle at
-that moment: the tensor of all ``N`` eigenvalue sums is never formed and no
-other array of that size is allocated.
+two transforms are ``2d`` single-mode products (plain GEMMs that rotate the
+axes) that alternate between two buffers the size of ``B``: the result and one
+scratch array (``B`` itself with ``overwrite_b=True``).  The division runs in
+cache-sized blocks of at most 65536 eigenvalue sums, written into whichever
+buffer is idle at that moment: for larger problems the tensor of all ``N``
+sums is never formed, and no other array of ``B``'s size is ever allocated.
 """
 
 from __future__ import annotations
