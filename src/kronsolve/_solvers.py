@@ -21,7 +21,11 @@ sums is never formed, and no other array of ``B``'s size is ever allocated.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import numbers
+import os
+import threading
 import warnings
 from collections.abc import Sequence
 from math import prod
@@ -49,8 +53,13 @@ _LAPACK_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex6
 # ------------------------------------------------------------------ dtypes
 
 
-def _work_dtype(*dtypes: np.dtype) -> np.dtype:
+def _work_dtype(*dtypes: Any) -> np.dtype:
     """Floating dtype that LAPACK handles for the given input dtypes."""
+    return _work_dtype_cached(tuple(np.dtype(t) for t in dtypes))
+
+
+@functools.lru_cache(maxsize=256)
+def _work_dtype_cached(dtypes: tuple) -> np.dtype:
     dt = np.result_type(*dtypes)
     if dt.kind in "biu":
         return np.dtype(np.float64)
@@ -63,15 +72,30 @@ def _work_dtype(*dtypes: np.dtype) -> np.dtype:
     return dt
 
 
+@functools.lru_cache(maxsize=64)
 def _complex_of(dt: np.dtype) -> np.dtype:
     return np.result_type(dt, np.complex64)
 
 
+@functools.lru_cache(maxsize=64)
 def _real_of(dt: np.dtype) -> np.dtype:
     return np.empty(0, dtype=dt).real.dtype
 
 
+@functools.lru_cache(maxsize=64)
+def _eps(dt: np.dtype) -> float:
+    return float(np.finfo(dt).eps)
+
+
+def _is_complex_scalar(x: Any) -> bool:
+    return isinstance(x, complex | np.complexfloating)
+
+
 def _check_shift(shift: Any) -> Any:
+    if type(shift) is float or type(shift) is int:  # the common case, quickly
+        if math.isfinite(shift):
+            return shift
+        raise ValueError(f"shift must be finite, got {shift}")
     if isinstance(shift, np.ndarray) and shift.ndim == 0:
         shift = shift[()]
     if not isinstance(shift, numbers.Number) or isinstance(shift, bool):
@@ -104,6 +128,22 @@ def _check_finite_fast(x: np.ndarray, name: str) -> None:
 # idle machine at these sizes.
 _SMALL_LAPACK = (32, 512)
 _BLAS_LIMITER: list = []
+# Distinct factors at least this large are decomposed in parallel threads.
+_PARALLEL_MIN = 48
+_EXECUTOR: list = []
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> Any:
+    """A small thread pool for independent eigendecompositions (created on first use)."""
+    if not _EXECUTOR:
+        with _EXECUTOR_LOCK:
+            if not _EXECUTOR:
+                from concurrent.futures import ThreadPoolExecutor
+
+                workers = max(1, min(4, os.cpu_count() or 1))
+                _EXECUTOR.append(ThreadPoolExecutor(workers, thread_name_prefix="kronsolve"))
+    return _EXECUTOR[0]
 
 
 def _single_blas_thread() -> Any:
@@ -136,16 +176,14 @@ def _is_hermitian(A: np.ndarray, eps: float) -> bool:
     return bool(np.linalg.norm(A - A.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
 
 
-def _cond_warn(V: np.ndarray, W: np.ndarray, name: str, stacklevel: int) -> None:
+def _cond_message(V: np.ndarray, W: np.ndarray, name: str) -> str | None:
+    """Warning text when the eigenvector basis ``V`` (inverse ``W``) is ill-conditioned."""
     cond = np.linalg.norm(V, 1) * np.linalg.norm(W, 1)
     if not np.isfinite(cond) or cond > _COND_WARN:
-        warnings.warn(
-            f"{name} is not symmetric and its eigenvector basis is ill-conditioned "
-            f"(condition number {cond:.2e} > {_COND_WARN:.0e}); the solution may be "
-            "inaccurate",
-            RuntimeWarning,
-            stacklevel=stacklevel,
-        )
+        return (f"{name} is not symmetric and its eigenvector basis is ill-conditioned "
+                f"(condition number {cond:.2e} > {_COND_WARN:.0e}); the solution may be "
+                "inaccurate")
+    return None
 
 
 class _Mode:
@@ -167,26 +205,41 @@ class _Mode:
         self.real = lam.dtype.kind != "c" and fwd.dtype.kind != "c" and bwd.dtype.kind != "c"
         self.n = lam.shape[0]
         # (min, max) of the real eigenvalues (nan when complex), max modulus
-        amax = float(np.abs(lam).max()) if self.n else 0.0
-        if lam.dtype.kind == "c" or not self.n:
-            self.bounds = (np.nan, np.nan, amax)
+        if not self.n:
+            self.bounds = (np.nan, np.nan, 0.0)
+        elif lam.dtype.kind == "c":
+            self.bounds = (np.nan, np.nan, float(np.abs(lam).max()))
         else:
-            self.bounds = (float(lam.min()), float(lam.max()), amax)
+            lo, hi = (float(lam[0]), float(lam[-1])) if hermitian else (
+                float(lam.min()), float(lam.max()))  # eigh sorts ascending
+            self.bounds = (lo, hi, max(abs(lo), abs(hi)))
         self._cast: dict = {}
 
-    def mats(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        """``(fwd, bwd)`` in ``dtype`` (cached)."""
+    def lam_as(self, dtype: np.dtype) -> np.ndarray:
+        """Eigenvalues in ``dtype`` (cached)."""
+        lam = self._cast.get(("lam", dtype))
+        if lam is None:
+            lam = self._cast[("lam", dtype)] = self.lam.astype(dtype, copy=False)
+        return lam
+
+    def mats(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+        """``(fwd, bwd, fwd.T, bwd.T)`` in ``dtype`` (cached)."""
         m = self._cast.get(dtype)
         if m is None:
-            m = self._cast[dtype] = (self.fwd.astype(dtype, copy=False),
-                                     self.bwd.astype(dtype, copy=False))
+            fwd = self.fwd.astype(dtype, copy=False)
+            bwd = self.bwd.astype(dtype, copy=False)
+            m = self._cast[dtype] = (fwd, bwd, fwd.T, bwd.T)
         return m
 
 
-def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, mname: str,
-               stacklevel: int) -> _Mode:
-    """Diagonalize ``K`` (or the pencil ``K - λM``) in double precision."""
-    eps = float(np.finfo(_work_dtype(K.dtype)).eps)
+def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str,
+               mname: str) -> tuple[_Mode, str | None]:
+    """Diagonalize ``K`` (or the pencil ``K - λM``) in double precision.
+
+    Returns the decomposition and the text of a warning to issue (ill-conditioned
+    eigenvector basis) or None; the caller warns, from the caller's thread.
+    """
+    eps = _eps(_work_dtype(K.dtype))
     Kd = K.astype(_work_dtype(K.dtype, np.float64), copy=False)
     Md = None if M is None else M.astype(_work_dtype(M.dtype, np.float64), copy=False)
     if assume_a == "sym":
@@ -195,12 +248,12 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, m
         herm = False
     else:
         herm = _is_hermitian(Kd, eps) and (
-            Md is None or _is_hermitian(Md, float(np.finfo(_work_dtype(M.dtype)).eps))
+            Md is None or _is_hermitian(Md, _eps(_work_dtype(M.dtype)))
         )
     n = Kd.shape[0]
     if n == 0:
         e = np.zeros((0, 0), dtype=Kd.dtype)
-        return _Mode(np.zeros(0), e, e, True)
+        return _Mode(np.zeros(0), e, e, True), None
     if herm:
         Ks = Kd if np.array_equal(Kd, Kd.conj().T) else (Kd + Kd.conj().T) * 0.5
         if Md is None:
@@ -217,7 +270,7 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, m
                     "definite, but its Cholesky factorization failed"
                 ) from None
         fwd = Q.T if Q.dtype.kind != "c" else Q.conj().T
-        return _Mode(np.asarray(lam, dtype=np.float64), fwd, Q, True)
+        return _Mode(np.asarray(lam, dtype=np.float64), fwd, Q, True), None
     # general (non-symmetric) factor: V^-1 K V = diag(lam)
     if Md is None:
         lam, V = np.linalg.eig(Kd)
@@ -240,8 +293,8 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str, m
             f"{what} (shape {K.shape}) is not diagonalizable: its eigenvector matrix is "
             "singular (a defective matrix); the fast diagonalization method cannot be used"
         ) from None
-    _cond_warn(V, W if Md is None else np.linalg.inv(V), what, stacklevel + 1)
-    return _Mode(lam, W, V, False)
+    msg = _cond_message(V, W if Md is None else np.linalg.inv(V), what)
+    return _Mode(lam, W, V, False), msg
 
 
 # ------------------------------------------------------------- singularity
@@ -404,8 +457,12 @@ class KronSumSolver:
         d = len(mats)
         if d == 0:
             raise ValueError("mats must hold at least one matrix, got an empty sequence")
-        Ks = []
+        Ks: list = []
         for k, A in enumerate(mats):
+            j = next((j for j in range(k) if mats[j] is A), None)
+            if j is not None:  # the same object again: already validated
+                Ks.append(Ks[j])
+                continue
             A = _as_matrix(A, f"mats[{k}]")
             if A.shape[0] != A.shape[1]:
                 raise ValueError(f"mats[{k}] must be square, got shape {A.shape}")
@@ -445,20 +502,32 @@ class KronSumSolver:
                                      *[M.dtype for M in Ms if M is not None])
         self._masses = any(M is not None for M in Ms)
         # decompose, sharing identical factors
-        modes: list[_Mode] = []
-        limit = _SMALL_LAPACK[0] <= max(self.shape) <= _SMALL_LAPACK[1]
+        owner = list(range(d))  # owner[k]: first mode with the same factor (and mass)
+        for k in range(d):
+            for j in range(k):
+                if owner[j] == j and _same(Ks[j], Ks[k]) and _same(Ms[j], Ms[k]):
+                    owner[k] = j
+                    break
+        jobs = [(Ks[k], Ms[k], assume_a, f"mats[{k}]", f"masses[{k}]")
+                for k in range(d) if owner[k] == k]
+        nmax = max(self.shape)
+        limit = _SMALL_LAPACK[0] <= nmax <= _SMALL_LAPACK[1]
         with _single_blas_thread() if limit else contextlib.nullcontext():
-            for k in range(d):
-                found = None
-                for j in range(k):
-                    if _same(Ks[j], Ks[k]) and _same(Ms[j], Ms[k]):
-                        found = modes[j]
-                        break
-                if found is None:
-                    found = _decompose(Ks[k], Ms[k], assume_a, f"mats[{k}]", f"masses[{k}]",
-                                       _stacklevel + 1)
-                modes.append(found)
+            if limit and len(jobs) > 1 and nmax >= _PARALLEL_MIN:
+                # one BLAS thread each, the factors side by side (LAPACK drops the GIL)
+                results = list(_executor().map(lambda job: _decompose(*job), jobs))
+            else:
+                results = [_decompose(*job) for job in jobs]
+        for _, msg in results:
+            if msg is not None:
+                warnings.warn(msg, RuntimeWarning, stacklevel=_stacklevel)
+        unique = iter(r[0] for r in results)
+        modes: list[_Mode] = []
+        for k in range(d):
+            modes.append(next(unique) if owner[k] == k else modes[owner[k]])
         self._modes = modes
+        self._real_modes = all(m.real for m in modes)
+        self._lam_complex = any(m.lam.dtype.kind == "c" for m in modes)
         self._n_decomposed = len({id(m) for m in modes})
         self._checked: dict = {}
         self.eigenvalues = [m.lam for m in modes]
@@ -476,7 +545,7 @@ class KronSumSolver:
         lams = [m.lam for m in self._modes]
         scale = sum(m.bounds[2] for m in self._modes) + abs(shift)
         tol = eps * max(self.shape) * self.ndim * scale
-        if all(lam.dtype.kind != "c" for lam in lams) and not np.iscomplexobj(shift):
+        if not self._lam_complex and not _is_complex_scalar(shift):
             # definite sums (the Poisson case): no search needed
             lo = sum(m.bounds[0] for m in self._modes) + shift
             hi = sum(m.bounds[1] for m in self._modes) + shift
@@ -548,14 +617,12 @@ class KronSumSolver:
         shift = _check_shift(shift)
         if check_finite:
             _check_finite_fast(B, name)
-        real_modes = all(m.real for m in self._modes)
-        shift_dt = np.asarray(shift).dtype
-        out_dt = _work_dtype(B.dtype, self._in_dtype, shift_dt if shift_dt.kind == "c"
-                             else np.float16)
-        wd = out_dt if real_modes else _complex_of(out_dt)
+        cshift = _is_complex_scalar(shift)
+        out_dt = _work_dtype(B.dtype, self._in_dtype, np.complex64 if cshift else np.float16)
+        wd = out_dt if self._real_modes else _complex_of(out_dt)
         if B.size == 0:
             return np.zeros(B.shape, dtype=out_dt)
-        self._check_nonsingular(shift, float(np.finfo(_real_of(wd)).eps))
+        self._check_nonsingular(shift, _eps(_real_of(wd)))
 
         b = B.ndim - d
         mats = [m.mats(wd) for m in self._modes]
@@ -604,19 +671,19 @@ class KronSumSolver:
         GEMM with ``N / n`` rows, no batching (as ``_modeprod._apply_rotating``).
         After ``d`` steps the axes are back in order.
         """
-        bufs = (S, R)
-        cur = src
+        N = src.size
+        bufs = (S.reshape(N), R.reshape(N))
+        cur = src.reshape(N)
         step = 0
         for which in (0, 1):
             if which == 1:
-                self._divide(cur, bufs[step & 1], 0, shift, wd)
+                self._divide(cur.reshape(self.shape), bufs[step & 1], 0, shift, wd)
             for A in mats:
-                A = A[which]
-                n = cur.shape[0]
-                rest = cur.size // n
+                AT = A[which + 2]  # the transposed factor, the right operand
+                n = AT.shape[0]
                 dst = bufs[step & 1]
-                np.matmul(cur.reshape(n, rest).T, A.T, out=dst.reshape(rest, n))
-                cur = dst.reshape(cur.shape[1:] + (n,))
+                np.matmul(cur.reshape(n, N // n).T, AT, out=dst.reshape(N // n, n))
+                cur = dst
                 step += 1
 
     def _fdm_modes(self, src: np.ndarray, S: np.ndarray, R: np.ndarray, b: int, mats: list,
@@ -638,13 +705,9 @@ class KronSumSolver:
 
     def _divide(self, Y: np.ndarray, free: np.ndarray, b: int, shift: Any, wd: np.dtype) -> None:
         """``Y /= λ1[i1] + ... + λd[id] + shift`` in blocks, with workspace ``free``."""
-        lams = [m.lam for m in self._modes]
-        complex_den = any(lam.dtype.kind == "c" for lam in lams) or isinstance(shift, complex) \
-            or np.iscomplexobj(shift)
+        complex_den = self._lam_complex or _is_complex_scalar(shift)
         dd = wd if complex_den else _real_of(wd)
-        lams = [lam.astype(dd, copy=False) for lam in lams]
-        if not complex_den:
-            shift = shift.real if np.iscomplexobj(shift) else shift
+        lams = [m.lam_as(dd) for m in self._modes]
         d = self.ndim
         ns = self.shape
         if d == 1:
@@ -893,7 +956,7 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
     for name, A in (("a", a), ("b", b), ("q", q)):
         _check_finite(A, name)
     dt = _work_dtype(a.dtype, b.dtype, q.dtype)
-    eps = float(np.finfo(_real_of(dt)).eps)
+    eps = _eps(_real_of(dt))
     if a.size and b.size and _is_hermitian(a, eps) and _is_hermitian(b, eps):
         return solve_kronsum(q, [a, b.T], assume_a="sym", check_finite=False)
     import scipy.linalg
