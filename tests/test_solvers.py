@@ -483,6 +483,14 @@ def test_ill_conditioned_nonsymmetric_factor_warns():
     with pytest.warns(RuntimeWarning, match=r"mats\[0\]") as rec:
         KronSumSolver([J])
     assert rec[0].filename == __file__
+    # larger distinct factors are decomposed in worker threads; the warning still
+    # comes from the caller
+    J48 = np.eye(48)
+    J48[:2, :2] = J
+    A48 = sym_factor(rng, rng.uniform(1, 2, 48))
+    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned") as rec:
+        solve_kronsum(np.ones((48, 48)), [A48, J48])
+    assert rec[0].filename == __file__
 
 
 def test_inputs_not_modified_and_overwrite_b():

@@ -156,8 +156,8 @@ def _single_blas_thread() -> Any:
             ctrl = ThreadpoolController().select(user_api="blas")
             _BLAS_LIMITER.append(lambda: ctrl.limit(limits=1))
         except Exception:  # pragma: no cover - threadpoolctl missing or failing
-            _BLAS_LIMITER.append(contextlib.nullcontext)
-    return _BLAS_LIMITER[0]()
+            _BLAS_LIMITER.append(None)
+    return contextlib.nullcontext() if _BLAS_LIMITER[0] is None else _BLAS_LIMITER[0]()
 
 
 
@@ -513,7 +513,7 @@ class KronSumSolver:
         nmax = max(self.shape)
         limit = _SMALL_LAPACK[0] <= nmax <= _SMALL_LAPACK[1]
         with _single_blas_thread() if limit else contextlib.nullcontext():
-            if limit and len(jobs) > 1 and nmax >= _PARALLEL_MIN:
+            if limit and len(jobs) > 1 and nmax >= _PARALLEL_MIN and _BLAS_LIMITER[0]:
                 # one BLAS thread each, the factors side by side (LAPACK drops the GIL)
                 results = list(_executor().map(lambda job: _decompose(*job), jobs))
             else:
