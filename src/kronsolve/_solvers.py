@@ -55,7 +55,7 @@ _LAPACK_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex6
 
 def _work_dtype(*dtypes: Any) -> np.dtype:
     """Floating dtype that LAPACK handles for the given input dtypes."""
-    return _work_dtype_cached(tuple(np.dtype(t) for t in dtypes))
+    return _work_dtype_cached(dtypes)  # dtypes and scalar types are hashable
 
 
 @functools.lru_cache(maxsize=256)
@@ -247,15 +247,16 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str,
     elif assume_a == "gen":
         herm = False
     else:
-        herm = _is_hermitian(Kd, eps) and (
-            Md is None or _is_hermitian(Md, _eps(_work_dtype(M.dtype)))
-        )
+        herm = (exact := bool(np.array_equal(Kd, Kd.conj().T))) or _is_hermitian(Kd, eps)
+        herm = herm and (Md is None or _is_hermitian(Md, _eps(_work_dtype(M.dtype))))
     n = Kd.shape[0]
     if n == 0:
         e = np.zeros((0, 0), dtype=Kd.dtype)
         return _Mode(np.zeros(0), e, e, True), None
     if herm:
-        Ks = Kd if np.array_equal(Kd, Kd.conj().T) else (Kd + Kd.conj().T) * 0.5
+        if assume_a != "auto":
+            exact = bool(np.array_equal(Kd, Kd.conj().T))
+        Ks = Kd if exact else (Kd + Kd.conj().T) * 0.5
         if Md is None:
             lam, Q = np.linalg.eigh(Ks)  # LAPACK syevd/heevd
         else:
@@ -458,10 +459,14 @@ class KronSumSolver:
         if d == 0:
             raise ValueError("mats must hold at least one matrix, got an empty sequence")
         Ks: list = []
+        alias = list(range(d))  # alias[k] = j < k when mats[k] is mats[j]
         for k, A in enumerate(mats):
-            j = next((j for j in range(k) if mats[j] is A), None)
-            if j is not None:  # the same object again: already validated
-                Ks.append(Ks[j])
+            for j in range(k):
+                if mats[j] is A:  # the same object again: already validated
+                    alias[k] = j
+                    break
+            if alias[k] != k:
+                Ks.append(Ks[alias[k]])
                 continue
             A = _as_matrix(A, f"mats[{k}]")
             if A.shape[0] != A.shape[1]:
@@ -503,7 +508,10 @@ class KronSumSolver:
         self._masses = any(M is not None for M in Ms)
         # decompose, sharing identical factors
         owner = list(range(d))  # owner[k]: first mode with the same factor (and mass)
-        for k in range(d):
+        for k in range(1, d):
+            if not self._masses and alias[k] != k:  # the same object: no comparison
+                owner[k] = owner[alias[k]]
+                continue
             for j in range(k):
                 if owner[j] == j and _same(Ks[j], Ks[k]) and _same(Ms[j], Ms[k]):
                     owner[k] = j
