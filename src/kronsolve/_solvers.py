@@ -232,6 +232,24 @@ class _Mode:
         return m
 
 
+def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``np.linalg.eigh`` of a float64/complex128 matrix, through LAPACK syevd/heevd.
+
+    Called directly (the wrapper costs more than the LAPACK call for small
+    matrices); the eigenvectors come back Fortran-ordered.
+    """
+    from scipy.linalg import lapack
+
+    fn = lapack.dsyevd if A.dtype == np.float64 else lapack.zheevd
+    lam, Q, info = fn(A, compute_v=1, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"the eigendecomposition of {name} (shape {A.shape}) did not converge "
+            f"(LAPACK info {info})"
+        )
+    return lam, Q
+
+
 def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str,
                mname: str) -> tuple[_Mode, str | None]:
     """Diagonalize ``K`` (or the pencil ``K - λM``) in double precision.
@@ -258,7 +276,7 @@ def _decompose(K: np.ndarray, M: np.ndarray | None, assume_a: str, kname: str,
             exact = bool(np.array_equal(Kd, Kd.conj().T))
         Ks = Kd if exact else (Kd + Kd.conj().T) * 0.5
         if Md is None:
-            lam, Q = np.linalg.eigh(Ks)  # LAPACK syevd/heevd
+            lam, Q = _eigh(Ks, kname)
         else:
             from scipy.linalg import eigh
 
@@ -721,8 +739,11 @@ class KronSumSolver:
         if d == 1:
             np.divide(Y, lams[0] + shift, out=Y)
             return
-        cap = free.nbytes // dd.itemsize
-        work = free.reshape(-1).view(np.uint8)[: cap * dd.itemsize].view(dd)
+        if free.dtype == dd:
+            work = free.reshape(-1)
+        else:  # real sums in a complex buffer: twice as many slots
+            work = free.reshape(-1).view(np.uint8).view(dd)
+        cap = work.shape[0]
         N = prod(ns)
         if N <= _BLOCK:
             # small problem: a single block holds every sum
