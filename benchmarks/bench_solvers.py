@@ -77,13 +77,14 @@ def test_d3_solve_within_2_3_matvecs(benchmark, n, timing_enabled):
     rng = np.random.default_rng(2)
     A = _spd(rng, n)
     B = rng.standard_normal((n, n, n))
-    X = benchmark.pedantic(lambda: ks.solve_sylvester3d(B, A), rounds=5, iterations=1,
+    # 9 rounds: the median must survive a few scheduling hiccups on shared machines
+    X = benchmark.pedantic(lambda: ks.solve_sylvester3d(B, A), rounds=9, iterations=1,
                            warmup_rounds=1)
     assert _residual(X, [A, A, A], B) < 1e-14
     if timing_enabled:
         K = ks.kron(A, A, A)
         x = B.ravel()
-        base = timeit_median(lambda: K @ x, min_time=0.0, repeat=5)
+        base = timeit_median(lambda: K @ x, min_time=0.0, repeat=9)
         ratio = check_speedup(benchmark, base, 1 / 2.3,
                               "one d=3 Kronecker matvec kron(A, A, A) @ x", timing_enabled)
         benchmark.extra_info["solve_over_matvec"] = 1 / ratio

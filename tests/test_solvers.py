@@ -543,7 +543,8 @@ def _peak_extra(fn):
     return result["peak"], result["out"]
 
 
-@pytest.mark.parametrize("shape", [(48, 48, 48), (3, 40, 40, 40), (256, 512)], ids=str)
+@pytest.mark.parametrize("shape", [(48, 48, 48), (3, 40, 40, 40), (256, 512), (64, 64, 64)],
+                         ids=str)
 def test_peak_memory(shape):
     """At most one extra B plus the result (2x B), or one B with overwrite_b=True."""
     rng = np.random.default_rng(0)
@@ -588,3 +589,19 @@ def test_blas_threads_restored_after_small_decompositions():
     assert np.isfinite(X).all()
     after = {i["filepath"]: i["num_threads"] for i in tp.threadpool_info()}
     assert after == before
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 64), (2, 48, 48, 48), (1, 200, 400), (600, 500)],
+                         ids=str)
+def test_large_problem_paths(shape):
+    """Blocked and two-thread division, batched rotating transforms, n1 == 1."""
+    rng = np.random.default_rng(21)
+    ns = shape[1:] if len(shape) == 4 else shape
+    mats = [sym_factor(rng, rng.uniform(1, 2, n)) for n in ns]
+    B = rng.standard_normal(shape)
+    for shift in (0.0, -2.5 - 0.5 * len(ns)):  # definite, then indefinite sums
+        try:
+            X = solve_kronsum(B, mats, shift=shift)
+        except np.linalg.LinAlgError:
+            continue
+        assert scaled_residual(B, X, mats, shift=shift) <= 30

@@ -128,6 +128,8 @@ def _check_finite_fast(x: np.ndarray, name: str) -> None:
 # idle machine at these sizes.
 _SMALL_LAPACK = (32, 512)
 _BLAS_LIMITER: list = []
+# The division by the eigenvalue sums uses two threads from this many entries.
+_PARALLEL_DIVIDE = 1 << 18
 # Distinct factors at least this large are decomposed in parallel threads.
 _PARALLEL_MIN = 48
 _EXECUTOR: list = []
@@ -760,15 +762,30 @@ class KronSumSolver:
             Yi = Y[lead + (0,)]
             np.divide(Yi, rest, out=Yi)
             return
-        c = max(1, min(n1, _BLOCK // max(m, 1), cap // max(m, 1) - 1))
         lam1 = lams[0]
-        for i0 in range(0, n1, c):
-            i1 = min(n1, i0 + c)
-            den = work[m: m + (i1 - i0) * m].reshape((i1 - i0,) + ns[1:])
-            for j in range(i1 - i0):  # scalar + contiguous: no iterator buffers
-                np.add(rest, lam1[i0 + j], out=den[j])
-            Yi = Y[lead + (slice(i0, i1),)]
-            np.divide(Yi, den, out=Yi)
+        # large problems: two threads (NumPy releases the GIL), each with its own
+        # block of sums in the idle buffer
+        nthreads = 2 if (Y.size >= _PARALLEL_DIVIDE and n1 >= 4 and cap >= 5 * m
+                         and (os.cpu_count() or 1) > 1) else 1
+        c = max(1, min(n1, _BLOCK // max(m, 1), (cap // max(m, 1) - 1) // nthreads))
+
+        def run(t: int, lo: int, hi: int) -> None:
+            base = m + t * c * m
+            for i0 in range(lo, hi, c):
+                i1 = min(hi, i0 + c)
+                den = work[base: base + (i1 - i0) * m].reshape((i1 - i0,) + ns[1:])
+                for j in range(i1 - i0):  # scalar + contiguous: no iterator buffers
+                    np.add(rest, lam1[i0 + j], out=den[j])
+                Yi = Y[lead + (slice(i0, i1),)]
+                np.divide(Yi, den, out=Yi)
+
+        if nthreads == 1:
+            run(0, 0, n1)
+        else:
+            half = n1 // 2
+            other = _executor().submit(run, 1, half, n1)
+            run(0, 0, half)
+            other.result()
 
 
 def _same(A: Any, B: Any) -> bool:
