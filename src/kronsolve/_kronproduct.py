@@ -298,8 +298,8 @@ class KronProduct(_KronOperator):
             raise ValueError(
                 f"matmul: operand shapes {self.shape} and {other.shape} do not line up"
             )
-        if isinstance(other, KronProductSum):
-            return KronProductSum([self @ t for t in other.terms])
+        if not isinstance(other, KronProduct):  # a sum of Kronecker products
+            return KronProductSum([self @ t for t in other._terms()])
         left, right = _align(self.factors, [A.shape[1] for A in self.factors],
                              other.factors, [B.shape[0] for B in other.factors])
         return KronProduct([A @ B for A, B in zip(left, right)])
