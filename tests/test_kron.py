@@ -489,3 +489,11 @@ def test_property_mode_product(shape, seed, data):
     assert_allclose(ks.mode_product(X, A, mode), mode_product_naive(X, A, mode), atol=1e-12)
     assert_allclose(ks.mode_product(X, A.T, mode, transpose=True), mode_product_naive(X, A, mode),
                     atol=1e-12)
+
+
+def test_product_with_kronsum():
+    A, B = factors_for([(3, 3), (2, 2)])
+    S = ks.kronsum(A, B)
+    K = kron(*factors_for([(3, 3), (2, 2)]))
+    assert_allclose((K @ S).toarray(), K.toarray() @ S.toarray(), atol=1e-12)
+    assert_allclose(((K + K) @ S).toarray(), 2 * K.toarray() @ S.toarray(), atol=1e-12)
