@@ -9,7 +9,9 @@ matrix-multiply rate reached.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -90,7 +92,8 @@ def _kron_peers(F: list[np.ndarray], x: np.ndarray) -> list[Method]:
     else:
         out.append(_missing("pykronecker", "pykronecker", 'pip install -e ".[bench]"'))
     if _have("tensorly"):
-        from tensorly.tenalg import multi_mode_dot
+        with contextlib.redirect_stdout(io.StringIO()):  # it announces its backend
+            from tensorly.tenalg import multi_mode_dot
 
         X = x.reshape((n,) * d)
         out.append(Method("tensorly.multi_mode_dot", lambda: multi_mode_dot(X, F).reshape(-1)))
@@ -475,13 +478,17 @@ def write_plot(report: Report, path: str) -> None:
 
 
 def _check_writable(path: str) -> str | None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        return f"directory {directory} does not exist"
+    """Why ``path`` cannot be written, or None (checked by creating it)."""
     if os.path.isdir(path):
         return f"{path} is a directory"
-    if not os.access(directory, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        return f"{path} is not writable"
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    if not existed:
+        os.remove(path)
     return None
 
 
@@ -510,10 +517,14 @@ def main_bench(args) -> int:
     report = run(selected, args.quick, progress=None if args.no_progress else sys.stderr)
     print(format_table(report))
     print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
-    if args.json:
-        write_json(report, args.json)
-        print(f"figures written to {args.json}")
-    if args.plot:
-        write_plot(report, args.plot)
-        print(f"plot written to {args.plot}")
+    try:
+        if args.json:
+            write_json(report, args.json)
+            print(f"figures written to {args.json}")
+        if args.plot:
+            write_plot(report, args.plot)
+            print(f"plot written to {args.plot}")
+    except OSError as exc:
+        print(f"kronsolve bench: cannot write the output: {exc}", file=sys.stderr)
+        return 1
     return 0
