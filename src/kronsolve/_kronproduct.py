@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import _is_foreign
 from ._modeprod import _apply, _cast, _result_dtype
 from ._validation import _as_array, _as_matrix, _is_sparse
 
@@ -99,14 +100,23 @@ class _KronOperator:
         return _as_array(x, name)
 
     def __matmul__(self, x: Any):
-        if isinstance(x, _KronOperator):
-            return self._matmul_operator(x)
-        if _is_sparse(x):
-            return self @ x.toarray()
+        if type(x) is not np.ndarray:
+            if isinstance(x, _KronOperator):
+                return self._matmul_operator(x)
+            if _is_foreign(x):  # PyTorch, CuPy, Dask...: the array-API path
+                from ._generic import matmul
+
+                return matmul(self, x)
+            if _is_sparse(x):
+                return self @ x.toarray()
         x = self._prep_rhs(x)
         return self._matmul_array(x)
 
     def __rmatmul__(self, x: Any):
+        if type(x) is not np.ndarray and _is_foreign(x):
+            from ._generic import rmatmul
+
+            return rmatmul(self, x)
         if _is_sparse(x):
             x = x.toarray()
         x = self._prep_rhs(x)
@@ -673,6 +683,10 @@ def kron(*factors: Any) -> KronProduct:
             flat.extend(A.factors)
         elif isinstance(A, _KronOperator):
             raise TypeError(f"factors[{i}] is a {type(A).__name__}, which has no Kronecker factors")
+        elif type(A) is not np.ndarray and _is_foreign(A):  # PyTorch, CuPy, Dask...
+            from ._generic import kron as _generic_kron
+
+            return _generic_kron(*factors)
         else:
             flat.append(_as_matrix(A, f"factors[{i}]"))
     return KronProduct(flat)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import _foreign_in, _is_foreign
 from ._validation import _as_array, _as_matrix, _is_sparse, _normalize_axis
 
 __all__ = ["mode_product", "multi_mode_product", "kron_matvec"]
@@ -327,7 +328,18 @@ def multi_mode_product(
     >>> np.allclose(Y.ravel(), np.kron(np.kron(A, B), C) @ X.ravel())
     True
     """
-    X, mats, modes = _prepare(X, mats, modes, transpose)
+    if type(X) is not np.ndarray and _is_foreign(X):  # PyTorch, CuPy, Dask...
+        from ._generic import multi_mode_product as _mmp
+
+        return _mmp(X, mats, modes, transpose=transpose)
+    try:
+        X, mats, modes = _prepare(X, mats, modes, transpose)
+    except TypeError:
+        if _foreign_in(None, mats):  # NumPy X with factors of another library
+            from ._generic import multi_mode_product as _mmp
+
+            return _mmp(X, mats, modes, transpose=transpose)
+        raise
     dtype = _result_dtype(X, *mats)
     mats = [_cast(A, dtype) for A in mats]
     return _apply(X.astype(dtype, copy=False), mats, modes, dtype)
@@ -359,6 +371,10 @@ def kron_matvec(factors: Sequence[Any], x: Any) -> np.ndarray:
     >>> np.kron(A, B) @ x
     array([ 7.,  4., 15.,  8.])
     """
+    if type(x) is not np.ndarray and _is_foreign(x):  # PyTorch, CuPy, Dask...
+        from ._generic import kron_matvec as _kmv
+
+        return _kmv(factors, x)
     from ._kronproduct import kron
 
     x = _as_array(x, "x")
