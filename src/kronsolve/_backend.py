@@ -45,6 +45,15 @@ def _foreign_in(X: Any, mats: Any) -> bool:
     return False
 
 
+def _foreign_seq(mats: Any) -> bool:
+    """Whether an entry of the list/tuple ``mats`` is a non-NumPy array (cheap)."""
+    if type(mats) is list or type(mats) is tuple:
+        for A in mats:
+            if type(A) is not np.ndarray and _is_foreign(A):
+                return True
+    return False
+
+
 def _any_foreign(*arrays: Any) -> bool:
     for x in arrays:
         if type(x) is not np.ndarray and _is_foreign(x):

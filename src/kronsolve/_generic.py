@@ -643,7 +643,7 @@ class _XMode:
 
 
 def _xp_norm(xp: Any, A: Any, ord: Any = "fro") -> float:
-    return float(xp.linalg.matrix_norm(A, ord=ord))
+    return float(_to_numpy(xp.linalg.matrix_norm(A, ord=ord)))
 
 
 def _xp_decompose(kind: _Kind, K: Any, M: Any, assume_a: str, kname: str,
@@ -700,7 +700,7 @@ def _xp_decompose(kind: _Kind, K: Any, M: Any, assume_a: str, kname: str,
     if (not _is_complex(xp, Kd.dtype) and not bool(xp.any(xp.imag(lam) != 0))
             and not bool(xp.any(xp.imag(V) != 0))):
         lam, V = xp.real(lam), xp.real(V)
-    W = xp.linalg.inv(V if Md is None else Md @ V)
+    W = xp.linalg.inv(V if Md is None else xp.astype(Md, V.dtype) @ V)
     if not bool(xp.all(xp.isfinite(W))):
         raise np.linalg.LinAlgError(
             f"{what} (shape {tuple(K.shape)}) is not diagonalizable: its eigenvector matrix "

@@ -641,6 +641,11 @@ def kron(*factors: Any) -> KronProduct:
     through mode products (see :func:`multi_mode_product`) at a cost of
     ``O(N * sum(n_k))`` instead of ``O(N**2)`` flops and no extra memory.
 
+    Factors (or the ``x`` of ``K @ x``) may be PyTorch, CuPy or Dask arrays: the
+    product is then of that kind, with autograd for PyTorch and a lazy graph for
+    Dask.  NumPy arrays mixed with one such library are converted to it; two
+    different libraries raise ``TypeError``.
+
     Parameters
     ----------
     *factors : 2-D ndarrays, scipy.sparse matrices or KronProduct

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import _foreign_in, _is_foreign
+from ._backend import _foreign_seq, _is_foreign
 from ._validation import _as_array, _as_matrix, _is_sparse, _normalize_axis
 
 __all__ = ["mode_product", "multi_mode_product", "kron_matvec"]
@@ -215,7 +215,8 @@ def mode_product(X: Any, A: Any, mode: int, *, transpose: bool = False) -> np.nd
     """Multiply a tensor by a matrix along one axis (the mode-n product ``X ×ₙ A``).
 
     ``Y[..., i, ...] = sum_j A[i, j] * X[..., j, ...]`` where ``i`` and ``j`` index
-    axis ``mode`` of ``Y`` and ``X``.
+    axis ``mode`` of ``Y`` and ``X``.  PyTorch, CuPy and Dask inputs give a result
+    of their kind (see :func:`multi_mode_product`).
 
     Parameters
     ----------
@@ -298,6 +299,10 @@ def multi_mode_product(
     (C order, ``np.kron``'s ordering).  The products commute; they are applied in
     the order that needs the fewest flops, one BLAS call each.
 
+    PyTorch, CuPy and Dask arrays give results of their own kind (autograd kept;
+    Dask stays a lazy graph); NumPy inputs mixed with them are converted, and
+    two other libraries in one call raise ``TypeError``.
+
     Parameters
     ----------
     X : ndarray
@@ -335,7 +340,7 @@ def multi_mode_product(
     try:
         X, mats, modes = _prepare(X, mats, modes, transpose)
     except TypeError:
-        if _foreign_in(None, mats):  # NumPy X with factors of another library
+        if _foreign_seq(mats):  # NumPy X with factors of another library
             from ._generic import multi_mode_product as _mmp
 
             return _mmp(X, mats, modes, transpose=transpose)
@@ -347,6 +352,8 @@ def multi_mode_product(
 
 def kron_matvec(factors: Sequence[Any], x: Any) -> np.ndarray:
     """Compute ``np.kron(A1, ..., Ad) @ x`` without forming the Kronecker product.
+
+    PyTorch, CuPy and Dask inputs give a result of their kind (see :func:`kron`).
 
     Parameters
     ----------
