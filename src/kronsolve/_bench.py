@@ -85,14 +85,15 @@ def _kron_peers(F: list[np.ndarray], x: np.ndarray) -> list[Method]:
     n = F[0].shape[0]
     out = []
     if _have("pykronecker"):
-        from pykronecker import KroneckerProduct
+        with contextlib.redirect_stdout(io.StringIO()):  # it announces its backend
+            from pykronecker import KroneckerProduct
 
         P = KroneckerProduct(F)
         out.append(Method("pykronecker", lambda: P @ x))
     else:
         out.append(_missing("pykronecker", "pykronecker", 'pip install -e ".[bench]"'))
     if _have("tensorly"):
-        with contextlib.redirect_stdout(io.StringIO()):  # it announces its backend
+        with contextlib.redirect_stdout(io.StringIO()):
             from tensorly.tenalg import multi_mode_dot
 
         X = x.reshape((n,) * d)
