@@ -20,8 +20,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _timing import gemm_rate  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def timing_enabled(request) -> bool:
@@ -29,8 +27,3 @@ def timing_enabled(request) -> bool:
     session = getattr(request.config, "_benchmarksession", None)
     return session is not None and not session.disabled
 
-
-@pytest.fixture(scope="session")
-def machine_gemm_rate(timing_enabled) -> float:
-    """float64 ``A @ B`` rate (flop/s) at n = 2048, measured once per run."""
-    return gemm_rate(2048 if timing_enabled else 64)
