@@ -497,3 +497,19 @@ def test_product_with_kronsum():
     K = kron(*factors_for([(3, 3), (2, 2)]))
     assert_allclose((K @ S).toarray(), K.toarray() @ S.toarray(), atol=1e-12)
     assert_allclose(((K + K) @ S).toarray(), 2 * K.toarray() @ S.toarray(), atol=1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["std", "rotate", "auto"])
+@pytest.mark.parametrize("shapes", [[(3, 3), (4, 4), (5, 5)], [(2, 2), (2, 2)],
+                                    [(3, 3)] * 4, [(2, 3), (4, 4), (3, 2)]], ids=str)
+def test_every_scheme_matches_np_kron(strategy, shapes, monkeypatch):
+    """Both execution schemes of the mode products (forced) give np.kron's answer."""
+    import kronsolve._modeprod as mp
+
+    monkeypatch.setattr(mp, "_STRATEGY", [strategy])
+    F = factors_for(shapes)
+    K, D = kron(*F), kron_dense(*F)
+    for x in (rand(D.shape[1]), rand((D.shape[1], 3)), rand((2, D.shape[1], 2))):
+        assert_allclose(K @ x, D @ x, rtol=1e-12, atol=1e-12)
+    X = rand(tuple(s[1] for s in shapes))
+    assert_allclose(ks.multi_mode_product(X, F).ravel(), D @ X.ravel(), atol=1e-12)
