@@ -225,12 +225,12 @@ class _Mode:
         return lam
 
     def mats(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
-        """``(fwd, bwd, fwd.T, bwd.T)`` in ``dtype`` (cached)."""
+        """``(fwd, bwd)`` in ``dtype`` (cached)."""
         m = self._cast.get(dtype)
         if m is None:
             fwd = self.fwd.astype(dtype, copy=False)
             bwd = self.bwd.astype(dtype, copy=False)
-            m = self._cast[dtype] = (fwd, bwd, fwd.T, bwd.T)
+            m = self._cast[dtype] = (fwd, bwd)
         return m
 
 
@@ -694,10 +694,11 @@ class KronSumSolver:
                       shift: Any, wd: np.dtype) -> None:
         """Transform, divide, transform back one C-contiguous tensor ``src`` into ``R``.
 
-        Each mode product multiplies the leading axis and moves it to the end,
-        ``(n, rest) -> (rest, n)`` through ``cur.reshape(n, rest).T @ A.T``: one
-        GEMM with ``N / n`` rows, no batching (as ``_modeprod._apply_rotating``).
-        After ``d`` steps the axes are back in order.
+        Each mode product multiplies the last axis and moves it to the front,
+        ``(rest, n) -> (n, rest)`` through ``A @ cur.reshape(rest, n).T``: one
+        GEMM with the small factor on the left, no batching (as
+        ``_modeprod._apply_rotating``).  After ``d`` steps, from the last factor
+        to the first, the axes are back in order.
         """
         N = src.size
         bufs = (S.reshape(N), R.reshape(N))
@@ -706,11 +707,11 @@ class KronSumSolver:
         for which in (0, 1):
             if which == 1:
                 self._divide(cur.reshape(self.shape), bufs[step & 1], 0, shift, wd)
-            for A in mats:
-                AT = A[which + 2]  # the transposed factor, the right operand
-                n = AT.shape[0]
+            for A in reversed(mats):
+                F = A[which]  # the factor, the left operand
+                n = F.shape[0]
                 dst = bufs[step & 1]
-                np.matmul(cur.reshape(n, N // n).T, AT, out=dst.reshape(N // n, n))
+                np.matmul(F, cur.reshape(N // n, n).T, out=dst.reshape(n, N // n))
                 cur = dst
                 step += 1
 
