@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._backend import _is_foreign
 from ._kronproduct import (
     KronProduct,
     KronProductSum,
@@ -229,6 +230,10 @@ class KronSum(_KronOperator):
         >>> np.allclose(K.solve(b), np.linalg.solve(K.toarray(), b))
         True
         """
+        if type(b) is not np.ndarray and _is_foreign(b):  # PyTorch, CuPy, Dask...
+            from ._generic import kronsum_solve
+
+            return kronsum_solve(self, b, shift)
         b = _as_array(b, "b")
         N = self.shape[0]
         if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
@@ -307,6 +312,10 @@ def kronsum(*mats: Any) -> KronSum:
             raise TypeError(
                 f"mats[{i}] is a {type(A).__name__}; kronsum takes matrices (or KronSum)"
             )
+        if type(A) is not np.ndarray and _is_foreign(A):  # PyTorch, CuPy, Dask...
+            from ._generic import kronsum as _generic_kronsum
+
+            return _generic_kronsum(*mats)
         A = _as_matrix(A, f"mats[{i}]")
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"mats[{i}] must be square, got shape {A.shape}")

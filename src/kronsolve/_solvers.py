@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import _foreign_seq, _is_foreign
 from ._modeprod import _apply, _work_buffer
 from ._validation import _as_array, _as_matrix, _check_finite, _is_sparse
 
@@ -474,6 +475,13 @@ class KronSumSolver:
                  assume_a: str = "auto", check_finite: bool = True, _stacklevel: int = 2):
         if assume_a not in _ASSUME_A:
             raise ValueError(f"assume_a must be one of {_ASSUME_A}, got {assume_a!r}")
+        if _foreign_seq(mats) or masses is not None and _foreign_seq(masses):
+            from ._generic import GenericKronSumSolver  # PyTorch, CuPy, Dask factors
+
+            self.__class__ = GenericKronSumSolver
+            GenericKronSumSolver.__init__(self, mats, masses=masses, assume_a=assume_a,
+                                          check_finite=check_finite, _stacklevel=_stacklevel + 1)
+            return
         mats = _as_factor_list(mats, "mats")
         d = len(mats)
         if d == 0:
@@ -635,6 +643,10 @@ class KronSumSolver:
 
     def _solve(self, B: Any, shift: Any, *, check_finite: bool, overwrite_b: bool,
                name: str = "B") -> np.ndarray:
+        if type(B) is not np.ndarray and _is_foreign(B):  # PyTorch, CuPy, Dask...
+            from ._generic import solve_with
+
+            return solve_with(self, B, shift, check_finite=check_finite, name=name)
         B = _as_array(B, name)
         d, ns = self.ndim, self.shape
         if B.ndim < d or B.shape[B.ndim - d:] != ns:
@@ -871,6 +883,11 @@ def solve_kronsum(
     >>> np.allclose((np.kron(A1, I) + np.kron(I, A2)) @ X.ravel(), B.ravel())
     True
     """
+    if type(B) is not np.ndarray and _is_foreign(B):  # PyTorch, CuPy, Dask...
+        from ._generic import solve_kronsum as _solve_kronsum
+
+        return _solve_kronsum(B, mats, masses=masses, shift=shift, assume_a=assume_a,
+                              check_finite=check_finite, overwrite_b=overwrite_b)
     mats_l = _as_factor_list(mats, "mats")
     solver = KronSumSolver(mats_l, masses=masses, assume_a=assume_a, check_finite=check_finite,
                            _stacklevel=3)
@@ -937,6 +954,11 @@ def solve_sylvester3d(
     >>> np.allclose(solve_sylvester3d(B, A), X)
     True
     """
+    if type(B) is not np.ndarray and _is_foreign(B):  # PyTorch, CuPy, Dask...
+        from ._generic import solve_sylvester3d as _solve3d
+
+        return _solve3d(B, A, A2, A3, shift=shift, check_finite=check_finite,
+                        overwrite_b=overwrite_b)
     B = _as_array(B, "B")
     if B.ndim < 3:
         raise ValueError(
