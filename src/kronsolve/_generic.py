@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ._backend import _any_foreign, _device_of, _is_foreign, _kind_of, _namespace_of, _to_numpy
-from ._kronproduct import KronProduct, KronProductSum, _is_scalar, _KronOperator
+from ._kronproduct import KronProduct, KronProductSum, _check_rhs, _is_scalar, _KronOperator
 from ._kronsum import KronSum
-from ._modeprod import _order_modes
+from ._modeprod import _order_modes, _resolve_modes
 from ._solvers import (
     _ASSUME_A,
     _COND_WARN,
@@ -41,7 +41,7 @@ from ._solvers import (
     _real_of,
     _work_dtype,
 )
-from ._validation import _is_sparse, _normalize_axis
+from ._validation import _is_sparse
 
 __all__: list[str] = []
 
@@ -184,29 +184,7 @@ def multi_mode_product(X: Any, mats: Sequence[Any], modes: Sequence[int] | None 
         if A.ndim != 2:
             raise ValueError(f"mats[{i}] must be a 2-D matrix, got an array of shape "
                              f"{tuple(A.shape)}")
-    d = len(mats)
-    shape = tuple(X.shape)
-    if modes is None:
-        if d > X.ndim:
-            raise ValueError(
-                f"got {d} matrices but {name} has only {X.ndim} dimension(s) (shape {shape})"
-            )
-        modes = list(range(X.ndim - d, X.ndim))
-    else:
-        modes = [_normalize_axis(k, X.ndim, f"modes[{i}]") for i, k in enumerate(modes)]
-        if len(modes) != d:
-            raise ValueError(f"got {d} matrices but {len(modes)} modes")
-        if len(set(modes)) != d:
-            raise ValueError(f"modes must be distinct, got {modes}")
-    if transpose:
-        mats = [A.T for A in mats]
-    for i, (A, k) in enumerate(zip(mats, modes)):
-        if A.shape[1] != shape[k]:
-            what = f"mats[{i}].T" if transpose else f"mats[{i}]"
-            raise ValueError(
-                f"{what} has shape {tuple(A.shape)}, which does not match axis {k} of "
-                f"{name} (shape {shape}): expected {A.shape[1]} == {shape[k]}"
-            )
+    mats, modes = _resolve_modes(tuple(X.shape), mats, modes, transpose, name)
     return _products(kind, X, mats, modes)
 
 
@@ -218,22 +196,10 @@ def mode_product(X: Any, A: Any, mode: int, *, transpose: bool = False) -> Any:
 # --------------------------------------------------------- lazy operators
 
 
-def _check_rhs(op: _KronOperator, x: Any) -> None:
-    N = op.shape[1]
-    if x.ndim == 0:
-        raise ValueError("matmul: x must have at least one dimension, got a 0-d array")
-    if (x.shape[0] if x.ndim == 1 else x.shape[-2]) != N:
-        axis = 0 if x.ndim == 1 else x.ndim - 2
-        raise ValueError(
-            f"matmul: operand of shape {op.shape} cannot multiply x of shape "
-            f"{tuple(x.shape)}: expected x.shape[{axis}] == {N}"
-        )
-
-
 def _apply_op(op: _KronOperator, kind: _Kind, x: Any, terms: list[tuple[list, list[int]]],
               rows: tuple[int, ...], cols: tuple[int, ...]) -> Any:
     """Σ over ``terms`` (mats, mode offsets) of mode products of ``x`` seen as a tensor."""
-    _check_rhs(op, x)
+    _check_rhs(op.shape, x)
     xp = kind.xp
     M = prod(rows)
     if x.ndim == 1:

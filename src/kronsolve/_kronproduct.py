@@ -64,6 +64,19 @@ def _check_dense_size(shape: tuple[int, int], dtype: np.dtype, max_bytes: int | 
         )
 
 
+def _check_rhs(shape: tuple[int, int], x: Any) -> None:
+    """``x`` must be something ``@`` accepts on the right of a ``shape`` matrix."""
+    N = shape[1]
+    if x.ndim == 0:
+        raise ValueError("matmul: x must have at least one dimension, got a 0-d array")
+    if (x.shape[0] if x.ndim == 1 else x.shape[-2]) != N:
+        axis = 0 if x.ndim == 1 else x.ndim - 2
+        raise ValueError(
+            f"matmul: operand of shape {shape} cannot multiply x of shape {tuple(x.shape)}: "
+            f"expected x.shape[{axis}] == {N}"
+        )
+
+
 def _dense(A: Any) -> np.ndarray:
     return A.toarray() if _is_sparse(A) else A
 
@@ -128,15 +141,7 @@ class _KronOperator:
         return np.swapaxes(self.T._matmul_array(np.swapaxes(x, -1, -2)), -1, -2)
 
     def _matmul_array(self, x: np.ndarray) -> np.ndarray:
-        N = self.shape[1]
-        if x.ndim == 0:
-            raise ValueError("matmul: x must have at least one dimension, got a 0-d array")
-        if (x.shape[0] if x.ndim == 1 else x.shape[-2]) != N:
-            axis = 0 if x.ndim == 1 else x.ndim - 2
-            raise ValueError(
-                f"matmul: operand of shape {self.shape} cannot multiply x of shape {x.shape}: "
-                f"expected x.shape[{axis}] == {N}"
-            )
+        _check_rhs(self.shape, x)
         return self._matmul_checked(x)
 
     # scipy.sparse.linalg.aslinearoperator duck-typing

@@ -249,22 +249,22 @@ def mode_product(X: Any, A: Any, mode: int, *, transpose: bool = False) -> np.nd
     return multi_mode_product(X, [A], [mode], transpose=transpose)
 
 
-def _prepare(X: Any, mats: Sequence[Any], modes, transpose: bool, name: str = "X"):
-    X = _as_array(X, name)
-    if X.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
-    if isinstance(mats, np.ndarray) and mats.ndim == 2:
-        raise TypeError("mats must be a sequence of matrices; wrap a single matrix in a list")
-    mats = [_as_matrix(A, f"mats[{i}]") for i, A in enumerate(mats)]
+def _resolve_modes(shape: tuple[int, ...], mats: list, modes, transpose: bool,
+                   name: str = "X") -> tuple[list, list[int]]:
+    """Check ``modes`` against ``shape`` and the matrices (any array library).
+
+    Returns the matrices (transposed if asked) and the modes as 0-based axes.
+    """
+    ndim = len(shape)
     d = len(mats)
     if modes is None:
-        if d > X.ndim:
+        if d > ndim:
             raise ValueError(
-                f"got {d} matrices but {name} has only {X.ndim} dimension(s) (shape {X.shape})"
+                f"got {d} matrices but {name} has only {ndim} dimension(s) (shape {shape})"
             )
-        modes = list(range(X.ndim - d, X.ndim))
+        modes = list(range(ndim - d, ndim))
     else:
-        modes = [_normalize_axis(k, X.ndim, f"modes[{i}]") for i, k in enumerate(modes)]
+        modes = [_normalize_axis(k, ndim, f"modes[{i}]") for i, k in enumerate(modes)]
         if len(modes) != d:
             raise ValueError(f"got {d} matrices but {len(modes)} modes")
         if len(set(modes)) != d:
@@ -272,12 +272,23 @@ def _prepare(X: Any, mats: Sequence[Any], modes, transpose: bool, name: str = "X
     if transpose:
         mats = [A.T for A in mats]
     for i, (A, k) in enumerate(zip(mats, modes)):
-        if A.shape[1] != X.shape[k]:
-            what = "mats[{i}].T" if transpose else "mats[{i}]"
+        if A.shape[1] != shape[k]:
+            what = f"mats[{i}].T" if transpose else f"mats[{i}]"
             raise ValueError(
-                f"{what.format(i=i)} has shape {A.shape}, which does not match axis {k} of "
-                f"{name} (shape {X.shape}): expected {A.shape[1]} == {X.shape[k]}"
+                f"{what} has shape {tuple(A.shape)}, which does not match axis {k} of "
+                f"{name} (shape {shape}): expected {A.shape[1]} == {shape[k]}"
             )
+    return mats, modes
+
+
+def _prepare(X: Any, mats: Sequence[Any], modes, transpose: bool, name: str = "X"):
+    X = _as_array(X, name)
+    if X.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
+    if isinstance(mats, np.ndarray) and mats.ndim == 2:
+        raise TypeError("mats must be a sequence of matrices; wrap a single matrix in a list")
+    mats = [_as_matrix(A, f"mats[{i}]") for i, A in enumerate(mats)]
+    mats, modes = _resolve_modes(X.shape, mats, modes, transpose, name)
     return X, mats, modes
 
 
