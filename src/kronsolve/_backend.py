@@ -36,13 +36,7 @@ def _is_foreign(x: Any) -> bool:
 
 def _foreign_in(X: Any, mats: Any) -> bool:
     """Whether ``X`` or an entry of the list/tuple ``mats`` is a non-NumPy array (cheap)."""
-    if type(X) is not np.ndarray and _is_foreign(X):
-        return True
-    if type(mats) is list or type(mats) is tuple:
-        for A in mats:
-            if type(A) is not np.ndarray and _is_foreign(A):
-                return True
-    return False
+    return (type(X) is not np.ndarray and _is_foreign(X)) or _foreign_seq(mats)
 
 
 def _foreign_seq(mats: Any) -> bool:
@@ -112,16 +106,3 @@ def _to_numpy(x: Any) -> np.ndarray:
     if lib == "dask":
         return np.asarray(x.compute())
     return np.asarray(x)
-
-
-def _array_namespace(*arrays: Any) -> ModuleType:
-    """Return the array module shared by ``arrays`` (NumPy for NumPy inputs).
-
-    Raises ``TypeError`` when the inputs come from different array libraries.
-    """
-    kind = _kind_of(*arrays)
-    if kind is None:
-        return np
-    ref = next(a for a in arrays if a is not None and type(a) is not np.ndarray
-               and _is_foreign(a))
-    return _namespace_of(ref)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import _is_foreign
+
 __all__: list[str] = []
 
 # dtype kinds that linear algebra accepts: bool, signed/unsigned int, float, complex
@@ -40,7 +42,7 @@ def _as_matrix(A: Any, name: str, *, allow_sparse: bool = True) -> Any:
         _check_dtype(A.dtype, name)
         return A
     if type(A) is not np.ndarray:
-        if hasattr(A, "__array_namespace__") or _is_foreign_array(A):
+        if hasattr(A, "__array_namespace__") or _is_foreign(A):
             raise TypeError(
                 f"{name} must be a NumPy array or a scipy.sparse matrix, got "
                 f"{type(A).__module__}.{type(A).__qualname__}"
@@ -50,12 +52,6 @@ def _as_matrix(A: Any, name: str, *, allow_sparse: bool = True) -> Any:
         raise ValueError(f"{name} must be a 2-D matrix, got an array of shape {A.shape}")
     _check_dtype(A.dtype, name)
     return A
-
-
-def _is_foreign_array(x: Any) -> bool:
-    """An array from another library (CuPy, PyTorch, JAX, Dask...)."""
-    mod = type(x).__module__.split(".")[0]
-    return mod in {"cupy", "torch", "jax", "jaxlib", "dask", "tensorflow", "sparse"}
 
 
 def _as_array(x: Any, name: str) -> np.ndarray:
@@ -93,8 +89,3 @@ def _normalize_axis(axis: Any, ndim: int, name: str) -> int:
             f"(valid: {-ndim} to {ndim - 1})"
         )
     return axis % ndim
-
-
-def _check_square(A: Any, name: str) -> None:
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {A.shape}")
