@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 
 from ._backend import _any_foreign, _device_of, _is_foreign, _kind_of, _namespace_of, _to_numpy
-from ._kronproduct import KronProduct, KronProductSum, _check_rhs, _is_scalar, _KronOperator
+from ._kronproduct import (
+    KronProduct,
+    KronProductSum,
+    _check_rhs,
+    _check_solve_rhs,
+    _flatten_factors,
+    _is_scalar,
+    _KronOperator,
+)
 from ._kronsum import KronSum
 from ._modeprod import _order_modes, _resolve_modes
 from ._solvers import (
@@ -299,12 +307,7 @@ class GenericKronProduct(KronProduct):
         """Solve ``K @ x = b`` mode by mode (``linalg.solve`` with each factor)."""
         b = self._prep_rhs(b, "b")
         xp = self._kind.xp
-        N = self.shape[0]
-        if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
-            raise ValueError(
-                f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
-                f"{self.shape}, got {tuple(b.shape)}"
-            )
+        _check_solve_rhs(self.shape, b)
         for i, A in enumerate(self.factors):
             if A.shape[0] != A.shape[1]:
                 raise ValueError(f"solve needs square factors, but factor {i} has shape "
@@ -335,14 +338,7 @@ class GenericKronProduct(KronProduct):
 
 def kron(*factors: Any) -> GenericKronProduct:
     """:func:`kronsolve.kron` with factors of another array library."""
-    flat: list[Any] = []
-    for i, A in enumerate(factors):
-        if isinstance(A, KronProduct):
-            flat.extend(A.factors)
-        elif isinstance(A, _KronOperator):
-            raise TypeError(f"factors[{i}] is a {type(A).__name__}, which has no Kronecker factors")
-        else:
-            flat.append(A)
+    flat = _flatten_factors(factors)
     kind = _kind(*flat)
     flat = [kind.convert(A, f"factors[{i}]") for i, A in enumerate(flat)]
     for i, A in enumerate(flat):
@@ -559,12 +555,8 @@ def kronsum_solve(op: KronSum, b: Any, shift: Any = 0.0) -> Any:
     """:meth:`KronSum.solve` for a right-hand side (or factors) of another library."""
     kind = _kind(b, *op.mats)
     b = kind.convert(b, "b", small=False)
+    _check_solve_rhs(op.shape, b)
     N = op.shape[0]
-    if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
-        raise ValueError(
-            f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
-            f"{op.shape}, got {tuple(b.shape)}"
-        )
     solver = op._get_solver()
     xp = kind.xp
     ns = op._ns

@@ -77,6 +77,16 @@ def _check_rhs(shape: tuple[int, int], x: Any) -> None:
         )
 
 
+def _check_solve_rhs(shape: tuple[int, int], b: Any) -> None:
+    """``b`` must be a right-hand side of a ``shape`` system, as for ``np.linalg.solve``."""
+    N = shape[0]
+    if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
+        raise ValueError(
+            f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
+            f"{shape}, got {tuple(b.shape)}"
+        )
+
+
 def _dense(A: Any) -> np.ndarray:
     return A.toarray() if _is_sparse(A) else A
 
@@ -405,12 +415,7 @@ class KronProduct(_KronOperator):
 
         lus = self._lu()
         b = _as_array(b, "b")
-        N = self.shape[0]
-        if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
-            raise ValueError(
-                f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
-                f"{self.shape}, got {b.shape}"
-            )
+        _check_solve_rhs(self.shape, b)
         dtype = np.result_type(b.dtype, *[lu.dtype for lu, _ in lus])
         if b.ndim == 1:
             X = b.reshape(self._rows)
@@ -687,17 +692,23 @@ def kron(*factors: Any) -> KronProduct:
         )
     if not factors:
         raise ValueError("kron needs at least one factor, got none")
+    flat = _flatten_factors(factors)
+    if any(type(A) is not np.ndarray and _is_foreign(A) for A in flat):  # PyTorch, CuPy...
+        from ._generic import kron as _generic_kron
+
+        return _generic_kron(*flat)
+    return KronProduct([_as_matrix(A, f"factors[{i}]") for i, A in enumerate(flat)])
+
+
+def _flatten_factors(factors: Sequence[Any]) -> list[Any]:
+    """Factors with nested ``KronProduct`` arguments expanded (``kron(kron(A, B), C)``)."""
     flat: list[Any] = []
     for i, A in enumerate(factors):
         if isinstance(A, KronProduct):
             flat.extend(A.factors)
         elif isinstance(A, _KronOperator):
             raise TypeError(f"factors[{i}] is a {type(A).__name__}, which has no Kronecker factors")
-        elif type(A) is not np.ndarray and _is_foreign(A):  # PyTorch, CuPy, Dask...
-            from ._generic import kron as _generic_kron
-
-            return _generic_kron(*factors)
         else:
-            flat.append(_as_matrix(A, f"factors[{i}]"))
-    return KronProduct(flat)
+            flat.append(A)
+    return flat
 

@@ -14,6 +14,7 @@ from ._kronproduct import (
     KronProduct,
     KronProductSum,
     _check_dense_size,
+    _check_solve_rhs,
     _dense,
     _is_scalar,
     _KronOperator,
@@ -235,12 +236,8 @@ class KronSum(_KronOperator):
 
             return kronsum_solve(self, b, shift)
         b = _as_array(b, "b")
+        _check_solve_rhs(self.shape, b)
         N = self.shape[0]
-        if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
-            raise ValueError(
-                f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
-                f"{self.shape}, got {b.shape}"
-            )
         solver = self._get_solver()
         if b.ndim == 1:
             return solver._solve(b.reshape(self._ns), shift, check_finite=True,
