@@ -814,14 +814,20 @@ class GenericKronSumSolver(KronSumSolver):
             return xp.zeros(tuple(B.shape), dtype=out_dt, device=kind.device)
         self._check_nonsingular(shift, float(xp.finfo(wd).eps))
         trio = [m.mats(xp, wd) for m in self._modes]
-        return _xp_fdm(kind, xp.astype(B, wd), [t[0] for t in trio], [t[1] for t in trio],
+        return _xp_fdm(kind, B, [t[0] for t in trio], [t[1] for t in trio],
                        [t[2] for t in trio], shift, out_dt, wd)
 
 
 def _xp_fdm(kind: _Kind, B: Any, fwd: list, bwd: list, lams: list, shift: Any, out_dt: Any,
             wd: Any) -> Any:
-    """Transform, divide by the eigenvalue sums, transform back (``B`` in ``wd``)."""
+    """Transform, divide by the eigenvalue sums, transform back (in dtype ``wd``).
+
+    ``B`` is never written to: the first transform makes a new array, and ``B`` is
+    converted to ``wd`` only when its dtype differs (no copy of a large tensor).
+    """
     xp = kind.xp
+    if B.dtype != wd:
+        B = xp.astype(B, wd)
     d = len(fwd)
     b = B.ndim - d
     modes = list(range(b, b + d))
@@ -884,7 +890,7 @@ def solve_with(solver: KronSumSolver, B: Any, shift: Any, *, check_finite: bool 
             lam = kind.convert(m.lam, "lam")
             conv.append((xp.astype(f, wd), xp.astype(v, wd), xp.astype(lam, wd)))
         cache[key] = conv
-    return _xp_fdm(kind, xp.astype(B, wd), [c[0] for c in conv], [c[1] for c in conv],
+    return _xp_fdm(kind, B, [c[0] for c in conv], [c[1] for c in conv],
                    [c[2] for c in conv], shift, out_dt, wd)
 
 
