@@ -605,3 +605,58 @@ def test_large_problem_paths(shape):
         except np.linalg.LinAlgError:
             continue
         assert scaled_residual(B, X, mats, shift=shift) <= 30
+
+
+# ------------------------------------------------- the small one-shot path
+
+
+@pytest.mark.parametrize("ns", [(5,), (4, 7), (16, 16, 16), (3, 1, 4, 2), (32, 9)], ids=str)
+@pytest.mark.parametrize("same", [True, False])
+@pytest.mark.parametrize("shift", [0.0, 0.75, -1])
+def test_small_path_equals_solver(ns, same, shift):
+    """The one-shot path of small problems gives exactly the solver's result."""
+    from kronsolve._solvers import _solve_small
+
+    rng = np.random.default_rng(sum(ns) + 7 * same)
+    A0 = sym_factor(rng, rng.uniform(1, 2, ns[0]))
+    mats = [A0 if same and n == ns[0] else sym_factor(rng, rng.uniform(1, 2, n)) for n in ns]
+    B = rng.standard_normal(ns)
+    X = _solve_small(B, mats, shift, True)
+    assert X is not None
+    assert_array_equal(X, KronSumSolver(mats).solve(B, shift=shift))
+    assert_array_equal(X, solve_kronsum(B, mats, shift=shift))
+    assert scaled_residual(B, X, mats, shift=shift) <= 30
+
+
+def test_small_path_declines_what_it_does_not_handle():
+    """Anything but a real, exactly symmetric, definite, small problem goes the general way."""
+    from kronsolve._solvers import _FRONT_MAX, _solve_small
+
+    rng = np.random.default_rng(3)
+    A = sym_factor(rng, rng.uniform(1, 2, 6))
+    B = rng.standard_normal((6, 6))
+    assert _solve_small(B, [A, A], 0.0, True) is not None
+    N = rng.standard_normal((6, 6))
+    big = sym_factor(rng, rng.uniform(1, 2, _FRONT_MAX + 1))
+    declined = {
+        "float32 B": (B.astype(np.float32), [A, A], 0.0),
+        "float32 factor": (B, [A, A.astype(np.float32)], 0.0),
+        "batch dimension": (np.stack([B, B]), [A, A], 0.0),
+        "F-ordered B": (np.asfortranarray(B), [A, A], 0.0),
+        "non-symmetric factor": (B, [A, A + 0.1 * N], 0.0),
+        "nearly symmetric factor": (B, [A, A + 1e-17 * N], 0.0),
+        "complex shift": (B, [A, A], 1j),
+        "indefinite sum": (B, [A, A], -3.0),
+        "large factor": (rng.standard_normal((6, _FRONT_MAX + 1)), [A, big], 0.0),
+        "non-finite B": (np.full((6, 6), np.nan), [A, A], 0.0),
+        "non-finite factor": (B, [A, np.full((6, 6), np.inf)], 0.0),
+        "list factor": (B, [A, A.tolist()], 0.0),
+        "empty B": (np.zeros((0, 6)), [np.zeros((0, 0)), A], 0.0),
+    }
+    for what, (b, mats, shift) in declined.items():
+        assert _solve_small(b, mats, shift, True) is None, what
+    # the general path then solves or explains
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        solve_kronsum(B, [A, A], shift=-float(np.linalg.eigvalsh(A)[0]) * 2)
+    X = solve_kronsum(B, [A, A + 0.1 * N])
+    assert scaled_residual(B, X, [A, A + 0.1 * N]) <= 30
