@@ -42,6 +42,7 @@ _TILE_FAST = 64  # along the output's contiguous axis
 _TILE_SLOW = 32  # along the input's contiguous axis
 _ROW_BLOCK = 1 << 13  # elements per work item when input and output are both contiguous
 _RUN = 512  # shortest source run (elements) worth blocking a second axis for
+_WHOLE_BLOCK = 1 << 14  # largest contiguous-to-contiguous transpose copied as one block
 
 _state: dict[str, Any] = {"kernel": None, "backend": "auto"}
 _lock = threading.Lock()
@@ -237,12 +238,17 @@ def _kernel_copy(xt: np.ndarray, out: np.ndarray) -> bool:
             # block axis 1 too, so that the reads run on.
             t2 = D[2]
             t1 = min(D[1], _RUN * scale // D[2])
-            t3 = min(D[3], _TILE_SLOW * scale)
+            # output pieces of whole cache lines where the split allows (80 -> 40 + 40)
+            t3 = min(D[3], _TILE_FAST * scale)
         elif D[2] < _RUN * scale and S[3] == D[2] * S[2]:
             # Short runs along axis 2 that the output's axis 3 continues: take
             # axis 2 whole, so that a block reads one contiguous stretch.
             t2 = D[2]
             t3 = min(D[3], _TILE_FAST * scale)
+            if S[1] == D[3] * S[3] and D[2] * D[3] <= _WHOLE_BLOCK * scale:
+                # (axes 2, 3) is a small matrix contiguous in the source and in the
+                # output (a batch of transposes, as in shuffle2): copy it whole
+                t3 = D[3]
         else:
             t3 = min(D[3], _TILE_FAST * scale)
             t2 = min(D[2], max(_TILE_SLOW, area // t3))
