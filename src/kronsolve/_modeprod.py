@@ -157,58 +157,47 @@ def _use_rotation(shape: tuple[int, ...], sizes: list, modes: list[int],
 
 
 _ROTATE_MIN_SIZE = 1 << 19
-# Where the front rotation (see :func:`_apply_front`) is used: d >= 4 below this
+# Where the front rotation (see :func:`_apply_rotating`) is used: d >= 4 below this
 # size with factors of at most 12 rows, and d = 3 with the largest factor in this range.
 _FRONT_MAX_SIZE = 1 << 18
 _FRONT_D3 = (17, 28)
 
 
-def _apply_front(X: np.ndarray, mats: list, dtype: np.dtype) -> np.ndarray:
-    """Products along every axis as ``d`` plain GEMMs, rotating from the front.
-
-    Step ``k`` multiplies the *first* axis and moves it to the back:
-    ``(n, rest) -> (rest, m)`` through ``cur.reshape(n, rest).T @ Aᵀ`` with a
-    contiguous copy of ``Aᵀ`` on the right, the fastest OpenBLAS layout for
-    small factors here (d = 3: 18 against 27 µs at n = 16, 46 against 64 µs at
-    n = 25, for the backward-rotating :func:`_apply_rotating`).
-    """
-    d = len(mats)
-    cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
-    for k, A in enumerate(mats):
-        m, n = A.shape
-        rest = cur.size // n
-        if k == d - 1:
-            dst = np.empty((rest, m), dtype=dtype)
-        else:
-            dst = _work_buffer(k & 1, rest * m, dtype)
-            dst = None if dst is None else dst.reshape(rest, m)
-        dst = np.matmul(cur.reshape(n, rest).T, np.ascontiguousarray(A.T), out=dst)
-        cur = dst.reshape(cur.shape[1:] + (m,))
-    return cur
-
-
-def _apply_rotating(X: np.ndarray, mats: list, dtype: np.dtype) -> np.ndarray:
+def _apply_rotating(X: np.ndarray, mats: list, dtype: np.dtype, front: bool) -> np.ndarray:
     """Products along every axis as ``d`` plain GEMMs, rotating the axes.
 
-    Step ``i`` multiplies the *last* axis and moves it to the front:
-    ``(rest, n) -> (m, rest)`` through ``A @ cur.reshape(rest, n).T``, the GEMM
-    form with the small factor on the left (the fastest in OpenBLAS here), one
-    BLAS call with no batching and no transposition copy.  After ``d`` steps,
-    from the last factor to the first, the axes are back in order.
+    Back (``front=False``): step ``i`` multiplies the *last* axis and moves it
+    to the front, ``(rest, n) -> (m, rest)`` through ``A @ cur.reshape(rest, n).T``,
+    the GEMM form with the small factor on the left (the fastest in OpenBLAS
+    here for large tensors), from the last factor to the first.
+
+    Front (``front=True``): step ``k`` multiplies the *first* axis and moves it
+    to the back, ``(n, rest) -> (rest, m)`` through ``cur.reshape(n, rest).T @ Aᵀ``
+    with a contiguous copy of ``Aᵀ`` on the right, the fastest layout for small
+    factors here (d = 3: 18 against 27 µs at n = 16, 46 against 64 µs at n = 25),
+    from the first factor to the last.
+
+    Either way each step is one BLAS call with no batching and no transposition
+    copy, and after ``d`` steps the axes are back in order.
     """
     d = len(mats)
     cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
-    for step, i in enumerate(range(d - 1, -1, -1)):
+    for step, i in enumerate(range(d) if front else range(d - 1, -1, -1)):
         A = mats[i]
         m, n = A.shape
         rest = cur.size // n
+        shape = (rest, m) if front else (m, rest)
         if step == d - 1:
-            dst = np.empty((m, rest), dtype=dtype)
+            dst = np.empty(shape, dtype=dtype)
         else:
             dst = _work_buffer(step & 1, rest * m, dtype)
-            dst = None if dst is None else dst.reshape(m, rest)
-        dst = np.matmul(A, cur.reshape(rest, n).T, out=dst)
-        cur = dst.reshape((m,) + cur.shape[:-1])
+            dst = None if dst is None else dst.reshape(shape)
+        if front:
+            dst = np.matmul(cur.reshape(n, rest).T, np.ascontiguousarray(A.T), out=dst)
+            cur = dst.reshape(cur.shape[1:] + (m,))
+        else:
+            dst = np.matmul(A, cur.reshape(rest, n).T, out=dst)
+            cur = dst.reshape((m,) + cur.shape[:-1])
     return cur
 
 
@@ -218,9 +207,7 @@ def _apply(X: np.ndarray, mats: list, modes: list[int], dtype: np.dtype, out=Non
         return X.copy()
     steps, shape_out, rotate = _make_plan(X.shape, mats, modes)
     if rotate and out is None:
-        if rotate == "front":
-            return _apply_front(X, mats, dtype)
-        return _apply_rotating(X, mats, dtype)
+        return _apply_rotating(X, mats, dtype, rotate == "front")
     cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
     last = len(steps) - 1
     if out is None:
