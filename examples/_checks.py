@@ -1,4 +1,7 @@
-"""Tiny PASS/FAIL bookkeeping shared by the example scripts (not an example itself)."""
+"""Tiny PASS/FAIL bookkeeping and the seed's data, shared by the example scripts.
+
+Not an example itself; the tests read the seed data from here too.
+"""
 
 from __future__ import annotations
 
@@ -83,3 +86,17 @@ def require(*names: str) -> None:
         have = f"kronsolve {kronsolve.__version__}"
         print(f"{have} lacks {', '.join(missing)}; cannot run this example")
         sys.exit(2)
+
+
+def seed_cell117() -> tuple[np.ndarray, list[np.ndarray], tuple[int, int], tuple[int, int]]:
+    """The seed's cell 117: ``A = kron(B1, C1) + kron(B2, C2)``, a 12 x 6 integer matrix.
+
+    Returns ``A``, ``[B1, C1, B2, C2]``, ``(m1, n1)`` and ``(m2, n2)``.
+    """
+    m1, m2, n1, n2 = 4, 3, 3, 2
+    A = np.array([[i + j for i in range(1, n1 * n2 + 1)] for j in range(1, m1 * m2 + 1)])
+    B1 = np.ones((m1, n1), dtype=int)
+    C1 = np.array([[i + j for j in range(1, n2 + 1)] for i in range(1, m2 + 1)])
+    B2 = np.array([[m2 * i + n2 * j for j in range(n1)] for i in range(m1)])
+    C2 = np.ones((m2, n2), dtype=int)
+    return A, [B1, C1, B2, C2], (m1, n1), (m2, n2)

@@ -21,7 +21,7 @@ import argparse
 import sys
 
 import numpy as np
-from _checks import Checks, best_time, fmt_time
+from _checks import Checks, best_time, fmt_time, seed_cell117
 
 import kronsolve
 from kronsolve import kron, multi_mode_product
@@ -29,12 +29,7 @@ from kronsolve import kron, multi_mode_product
 
 def cell117(c: Checks) -> None:
     c.section("cell 117: A = kron(B1, C1) + kron(B2, C2), lazily")
-    m1, m2, n1, n2 = 4, 3, 3, 2
-    A = np.array([[i + j for i in range(1, n1 * n2 + 1)] for j in range(1, m1 * m2 + 1)])
-    B1 = np.ones((m1, n1), dtype=int)
-    C1 = np.array([[i + j for j in range(1, n2 + 1)] for i in range(1, m2 + 1)])
-    B2 = np.array([[m2 * i + n2 * j for j in range(n1)] for i in range(m1)])
-    C2 = np.ones((m2, n2), dtype=int)
+    A, (B1, C1, B2, C2), (m1, n1), (m2, n2) = seed_cell117()
     K = kron(B1, C1) + kron(B2, C2)
     print(f"A ({A.shape[0]} x {A.shape[1]}):\n{A}\nlazy sum: {K!r}")
     c.equal("np.kron(B1, C1) + np.kron(B2, C2) == A (the seed's check)",

@@ -21,7 +21,7 @@ import itertools
 import sys
 
 import numpy as np
-from _checks import Checks, require
+from _checks import Checks, require, seed_cell117
 
 import kronsolve
 
@@ -107,9 +107,8 @@ def cells134_137(c: Checks, rng) -> None:
 
 
 def cell117_kpsvd(c: Checks) -> None:
-    m1, m2, n1, n2 = 4, 3, 3, 2
     c.section("cell 117: Kronecker-product SVD of the seed's 12 x 6 matrix")
-    A = np.array([[i + j for i in range(1, n1 * n2 + 1)] for j in range(1, m1 * m2 + 1)])
+    A, _, (m1, n1), (m2, n2) = seed_cell117()
     # all computed terms (tol=0), then the default (drops the terms zero up to rounding)
     s = kronsolve.kpsvd(A, (m1, n1), (m2, n2), tol=0).s
     print(f"Kronecker singular values (tol=0): {s}")

@@ -13,16 +13,23 @@ from kronsolve import KPSVDResult, KronProductSum, kpsvd, kron, nearest_kron
 from kronsolve import _kpsvd as kp
 
 
+def _example_helpers():
+    """examples/_checks.py, which holds the seed's data for the examples and the tests."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "_checks.py"
+    spec = importlib.util.spec_from_file_location("kronsolve_examples_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def seed_cell_117():
-    """The matrix of the seed's cell 117 and its two Kronecker terms (NumPy, not torch)."""
-    m1, m2, n1, n2 = 4, 3, 3, 2
-    A = np.array([[i + j for i in range(1, n1 * n2 + 1)] for j in range(1, m1 * m2 + 1)])
-    B1 = np.ones((m1, n1), dtype=int)
-    C1 = np.array([[i + j for j in range(1, n2 + 1)] for i in range(1, m2 + 1)])
-    B2 = np.array([[m2 * i + n2 * j for j in range(n1)] for i in range(m1)])
-    C2 = np.ones((m2, n2), dtype=int)
+    """The matrix of the seed's cell 117, checked against its two Kronecker terms."""
+    A, (B1, C1, B2, C2), first, second = _example_helpers().seed_cell117()
     assert np.all(np.kron(B1, C1) + np.kron(B2, C2) == A)
-    return A, (m1, n1), (m2, n2)
+    return A, first, second
 
 
 def test_seed_cell_117_recovered_exactly():

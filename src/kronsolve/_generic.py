@@ -776,12 +776,7 @@ class GenericKronSumSolver(KronSumSolver):
                 warnings.warn(msg, RuntimeWarning, stacklevel=_stacklevel)
             done[key] = k
             modes.append(mode)
-        self._modes = modes
-        self._real_modes = all(m.real for m in modes)
-        self._lam_complex = any(m.lam.dtype.kind == "c" for m in modes)
-        self._n_decomposed = len({id(m) for m in modes})
-        self._checked: dict = {}
-        self.eigenvalues = [m.lam_x for m in modes]
+        self._set_modes(modes, [m.lam_x for m in modes])
 
     def __repr__(self) -> str:
         return super().__repr__().replace("KronSumSolver(", f"KronSumSolver[{self._kind.name}](")

@@ -588,12 +588,16 @@ class KronSumSolver:
         modes: list[_Mode] = []
         for k in range(d):
             modes.append(next(unique) if owner[k] == k else modes[owner[k]])
+        self._set_modes(modes, [m.lam for m in modes])
+
+    def _set_modes(self, modes: list, eigenvalues: list) -> None:
+        """Record the decompositions of the modes (shared ones appear repeatedly)."""
         self._modes = modes
         self._real_modes = all(m.real for m in modes)
         self._lam_complex = any(m.lam.dtype.kind == "c" for m in modes)
         self._n_decomposed = len({id(m) for m in modes})
         self._checked: dict = {}
-        self.eigenvalues = [m.lam for m in modes]
+        self.eigenvalues = eigenvalues
 
     def __repr__(self) -> str:
         return (f"KronSumSolver(shape={self.shape}, "
@@ -1055,12 +1059,10 @@ def solve_sylvester3d(
         First factor.
     A2, A3 : (n2, n2) and (n3, n3) array_like, optional
         Second and third factors; default to ``A`` (decomposed only once).
-    shift : scalar, optional
-        Multiple of the identity added to the operator.
-    check_finite : bool, optional
-        Check the inputs for inf and NaN (default True).
-    overwrite_b : bool, optional
-        Allow ``B`` to be used as workspace and to hold the result.
+    shift, check_finite, overwrite_b
+        As in :func:`solve_kronsum`: the multiple of the identity added to the
+        operator, the check for inf and NaN (default True), and leave to use
+        ``B`` as workspace and to return the result in it.
 
     Returns
     -------
