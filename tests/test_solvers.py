@@ -628,6 +628,13 @@ def test_small_path_equals_solver(ns, same, shift):
     assert scaled_residual(B, X, mats, shift=shift) <= 30
 
 
+def put(M, index, value):
+    """A copy of ``M`` with one entry replaced."""
+    M = M.copy()
+    M[index] = value
+    return M
+
+
 def test_small_path_declines_what_it_does_not_handle():
     """Anything but a real, exactly symmetric, definite, small problem goes the general way."""
     from kronsolve._solvers import _FRONT_MAX, _solve_small
@@ -650,11 +657,19 @@ def test_small_path_declines_what_it_does_not_handle():
         "large factor": (rng.standard_normal((6, _FRONT_MAX + 1)), [A, big], 0.0),
         "non-finite B": (np.full((6, 6), np.nan), [A, A], 0.0),
         "non-finite factor": (B, [A, np.full((6, 6), np.inf)], 0.0),
+        "one inf in B": (put(B, (4, 1), np.inf), [A, A], 0.0),
+        "one NaN in a factor": (B, [A, put(A, (1, 3), np.nan)], 0.0),
+        "inf on a diagonal": (B, [put(A, (2, 2), np.inf), A], 0.0),
+        "-inf on a diagonal": (B, [A, put(A, (5, 5), -np.inf)], 0.0),
+        "symmetric inf": (B, [A, put(put(A, (1, 3), np.inf), (3, 1), np.inf)], 0.0),
         "list factor": (B, [A, A.tolist()], 0.0),
         "empty B": (np.zeros((0, 6)), [np.zeros((0, 0)), A], 0.0),
     }
     for what, (b, mats, shift) in declined.items():
         assert _solve_small(b, mats, shift, True) is None, what
+        if "inf" in what or "NaN" in what:
+            with pytest.raises(ValueError, match="must contain only finite numbers"):
+                solve_kronsum(b, mats, shift=shift)
     # the general path then solves or explains
     with pytest.raises(np.linalg.LinAlgError, match="singular"):
         solve_kronsum(B, [A, A], shift=-float(np.linalg.eigvalsh(A)[0]) * 2)

@@ -892,11 +892,12 @@ def _solve_small(B: Any, mats: Sequence[Any], shift: Any, check_finite: bool) ->
                     or A.shape[0] != shape[k] or A.shape[1] != shape[k]
                     or shape[k] > _FRONT_MAX):
                 return None
-            if check_finite and not np.isfinite(A).all():
+            if not (A == A.T).all():  # also declines NaN entries
                 return None
-            if not (A == A.T).all():
+            try:
+                lam, Q = _eigh(A, f"mats[{k}]")
+            except np.linalg.LinAlgError:
                 return None
-            lam, Q = _eigh(A, f"mats[{k}]")
             lams.append(lam)
             trans.append((np.ascontiguousarray(Q), np.ascontiguousarray(Q.T)))
         lam = lams[k]
@@ -905,7 +906,7 @@ def _solve_small(B: Any, mats: Sequence[Any], shift: Any, check_finite: bool) ->
         scale += max(abs(float(lam[0])), abs(float(lam[-1])))
     tol = _eps(_F64) * max(shape) * len(mats) * scale
     if not (lo > tol or hi < -tol):
-        return None  # maybe singular: the general path searches and explains
+        return None  # maybe singular (or not finite): the general path explains
     if check_finite:
         v = B.reshape(-1)
         if not math.isfinite(np.vdot(v, v)):
@@ -923,6 +924,12 @@ def _solve_small(B: Any, mats: Sequence[Any], shift: Any, check_finite: bool) ->
             np.matmul(cur.reshape(n, N // n).T, trans[k][which], out=dst.reshape(N // n, n))
             cur = dst
             step += 1
+    # An inf in a factor (symmetric, so not caught above) gives NaN eigenvalues or
+    # a failed eigh; should one ever slip through, it shows in the result, checked
+    # once rather than every factor.  A result that overflowed from finite input
+    # is recomputed by the general path.
+    if check_finite and not math.isfinite(np.vdot(cur, cur)):
+        return None
     return cur.reshape(shape)
 
 
