@@ -431,7 +431,16 @@ def test_numba_disable_jit_uses_numpy_path():
 def test_streaming_stores(monkeypatch, dtype, lead, m1, n1, m2, n2):
     """Streaming (non-temporal) stores, forced at every size, into outputs that start
     anywhere in a cache line: bitwise equal to the NumPy path."""
-    monkeypatch.setattr(_kernels, "_STREAM_MIN_BYTES", 0)
+    for limit in ("_STREAM_MIN_BYTES", "_STREAM_MIN_RUN", "_STREAM_MIN_BLOCK"):
+        monkeypatch.setattr(_kernels, limit, 0)
+    streamed = []
+    run_kernel = _kernels._run_kernel
+
+    def spy(*args):
+        streamed.append(args[-2])  # ``line``: items per cache line, 0 without streaming
+        run_kernel(*args)
+
+    monkeypatch.setattr(_kernels, "_run_kernel", spy)
     M = sample((m1 * m2, n1 * n2), dtype, seed=m1 + n2)
     size = M.size
 
@@ -454,3 +463,4 @@ def test_streaming_stores(monkeypatch, dtype, lead, m1, n1, m2, n2):
     for got, ref in zip(*results.values(), strict=True):
         assert got.tobytes() == ref.tobytes()
     np.testing.assert_array_equal(results["numba"][1], M)
+    assert any(streamed) == (np.dtype(dtype).itemsize in (4, 8))
