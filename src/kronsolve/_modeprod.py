@@ -132,13 +132,18 @@ def _use_rotation(shape: tuple[int, ...], sizes: list, modes: list[int],
 
     Both need every axis to be multiplied by a square dense factor (a plain
     Kronecker matvec).  Measured on a 2-core AVX-512 machine with OpenBLAS
-    (best of interleaved runs, time against the standard scheme): the front
-    rotation takes 0.6-0.8x for d >= 5 with N < 2**18 (d = 10, n = 3: 385
-    against 606 µs), 0.92-0.94x for d = 4 with n <= 12 (but 1.03-1.35x at
-    n = 16), and 0.86-0.93x for d = 3 with n = 20-25, but 1.05-1.11x for d = 3
-    with n = 16 or 32; from N = 2**19 on,
-    for d >= 3, the back rotation is 15-30% faster than the standard scheme;
-    for d = 2 the schemes are equal.  Returns ``"front"``, ``"back"`` or None.
+    (medians of 11 interleaved runs, time against the standard scheme):
+
+    * front rotation: 0.60-0.80x for d >= 5 with N < 2**16 (d = 5, n = 8: 0.64x;
+      d = 6, n = 6: 0.61x; d = 10, n = 3: 0.63x) but 1.06-1.13x at d = 5, n = 10
+      (N = 1e5); 0.86-0.93x for d = 3 with n = 20-25, 1.05-1.11x with n = 16 or 32;
+    * back rotation: from N = 2**17 on, 0.79-0.93x for d = 3 (n = 52: 0.90x,
+      n = 64: 0.84-0.93x, n = 72: 0.79x) and 0.81-0.95x for d = 4 (n = 20-28), but
+      1.05-1.07x at d = 3 with n = 40-48 and 0.91-1.13x at d = 5, n = 10, below
+      2**17;
+    * for d = 2 the schemes are equal.
+
+    Returns ``"front"``, ``"back"`` or None.
     """
     strategy = _STRATEGY[0]
     d = len(sizes)
@@ -156,10 +161,10 @@ def _use_rotation(shape: tuple[int, ...], sizes: list, modes: list[int],
     return "back" if d >= 3 and N >= _ROTATE_MIN_SIZE else None
 
 
-_ROTATE_MIN_SIZE = 1 << 19
+_ROTATE_MIN_SIZE = 1 << 17
 # Where the front rotation (see :func:`_apply_rotating`) is used: d >= 4 below this
 # size with factors of at most 12 rows, and d = 3 with the largest factor in this range.
-_FRONT_MAX_SIZE = 1 << 18
+_FRONT_MAX_SIZE = 1 << 16
 _FRONT_D3 = (17, 28)
 
 
