@@ -267,8 +267,13 @@ def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
             ) from None
     from scipy.linalg import lapack
 
-    fn = lapack.dsyevd if A.dtype == np.float64 else lapack.zheevd
-    lam, Q, info = fn(A, compute_v=1, lower=1)
+    if A.dtype == np.float64 and A.flags.c_contiguous:
+        # the same matrix in Fortran order, without the wrapper's copy: the upper
+        # triangle of Aᵀ is the lower triangle of A (1.5 µs of 26 at n = 16)
+        lam, Q, info = lapack.dsyevd(A.T, compute_v=1, lower=0)
+    else:
+        fn = lapack.dsyevd if A.dtype == np.float64 else lapack.zheevd
+        lam, Q, info = fn(A, compute_v=1, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(
             f"the eigendecomposition of {name} (shape {A.shape}) did not converge "
@@ -892,7 +897,10 @@ def _solve_small(B: Any, mats: Sequence[Any], shift: Any, check_finite: bool) ->
                     or A.shape[0] != shape[k] or A.shape[1] != shape[k]
                     or shape[k] > _FRONT_MAX):
                 return None
-            if not (A == A.T).all():  # also declines NaN entries
+            # Exact symmetry, bit for bit (0.6 against 2.2 µs for ``(A == A.T).all()``
+            # at n = 16).  NaN entries that pass (on the diagonal, or a pair with
+            # the same bits) give NaN eigenvalues or a failed eigh, caught below.
+            if A.tobytes() != A.T.tobytes():
                 return None
             try:
                 lam, Q = _eigh(A, f"mats[{k}]")
