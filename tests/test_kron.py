@@ -499,7 +499,7 @@ def test_product_with_kronsum():
     assert_allclose(((K + K) @ S).toarray(), 2 * K.toarray() @ S.toarray(), atol=1e-12)
 
 
-@pytest.mark.parametrize("strategy", ["std", "front", "back", "auto"])
+@pytest.mark.parametrize("strategy", ["std", "front", "back", "slabs", "auto"])
 @pytest.mark.parametrize("shapes", [[(3, 3), (4, 4), (5, 5)], [(2, 2), (2, 2)],
                                     [(3, 3)] * 4, [(2, 3), (4, 4), (3, 2)]], ids=str)
 def test_every_scheme_matches_np_kron(strategy, shapes, monkeypatch):
@@ -513,3 +513,29 @@ def test_every_scheme_matches_np_kron(strategy, shapes, monkeypatch):
         assert_allclose(K @ x, D @ x, rtol=1e-12, atol=1e-12)
     X = rand(tuple(s[1] for s in shapes))
     assert_allclose(ks.multi_mode_product(X, F).ravel(), D @ X.ravel(), atol=1e-12)
+
+
+def test_slab_scheme_is_chosen_for_many_right_hand_sides(monkeypatch):
+    """``K @ X`` with a block of columns takes the two-pass slab scheme where the
+    size limits allow, and it gives np.kron's answer (limits lowered to test size)."""
+    import kronsolve._modeprod as mp
+
+    monkeypatch.setattr(mp, "_SLAB_MIN_BYTES", 1 << 10)
+    monkeypatch.setattr(mp, "_PLAN_CACHE", {})
+    F = factors_for([(4, 4), (3, 3), (5, 5), (2, 2)])
+    D = kron_dense(*F)
+    calls = []
+    real = mp._apply_slabs
+    monkeypatch.setattr(mp, "_apply_slabs", lambda *a: calls.append(1) or real(*a))
+    X = rand((4, 3, 5, 2, 7))
+    X_before = X.copy()
+    Y = ks.multi_mode_product(X, F, modes=[0, 1, 2, 3])
+    assert calls, "the slab scheme did not run"
+    assert_allclose(Y.reshape(120, 7), D @ X.reshape(120, 7), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(X, X_before)
+    # a leading batch axis, a single tensor or rectangular factors keep the others
+    calls.clear()
+    ks.multi_mode_product(X, F[1:] + [rand((7, 7))])
+    ks.multi_mode_product(X[..., 0], F)
+    ks.multi_mode_product(X, [rand((3, 4))] + F[1:], modes=[0, 1, 2, 3])
+    assert not calls

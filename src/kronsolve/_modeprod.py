@@ -46,18 +46,8 @@ def _order_modes(shape: tuple[int, ...], sizes: list[tuple[int, int]], modes: li
     return order
 
 
-def _make_plan(shape: tuple[int, ...], mats: list, modes: list[int]):
-    """``(steps, shape_out, rotate)`` for successive mode products, cached.
-
-    ``steps`` are ``(index, p, n, q, m)``: product ``index`` maps the tensor seen
-    as ``(p, n, q)`` to ``(p, m, q)``.  ``rotate`` selects the cyclic scheme.
-    """
-    sparse = tuple(type(A) is not np.ndarray for A in mats)
-    sizes = [A.shape for A in mats]
-    key = (shape, tuple(sizes), tuple(modes), sparse, _STRATEGY[0])
-    plan = _PLAN_CACHE.get(key)
-    if plan is not None:
-        return plan
+def _plan_steps(shape: tuple[int, ...], sizes: list[tuple[int, int]], modes: list[int]):
+    """The ``(index, p, n, q, m)`` steps of :func:`_make_plan` and the final shape."""
     cur = list(shape)
     steps = []
     for i in _order_modes(shape, sizes, modes):
@@ -67,8 +57,26 @@ def _make_plan(shape: tuple[int, ...], mats: list, modes: list[int]):
         q = prod(cur[k + 1 :])
         steps.append((i, p, n, q, m))
         cur[k] = m
+    return steps, cur
+
+
+def _make_plan(shape: tuple[int, ...], mats: list, modes: list[int]):
+    """``(steps, shape_out, rotate, slabs)`` for successive mode products, cached.
+
+    ``steps`` are ``(index, p, n, q, m)``: product ``index`` maps the tensor seen
+    as ``(p, n, q)`` to ``(p, m, q)``.  ``rotate`` selects the cyclic scheme,
+    ``slabs`` (the steps within one slab) the two-pass one.
+    """
+    sparse = tuple(type(A) is not np.ndarray for A in mats)
+    sizes = [A.shape for A in mats]
+    key = (shape, tuple(sizes), tuple(modes), sparse, _STRATEGY[0])
+    plan = _PLAN_CACHE.get(key)
+    if plan is not None:
+        return plan
+    steps, cur = _plan_steps(shape, sizes, modes)
     rotate = _use_rotation(shape, sizes, modes, any(sparse))
-    plan = (tuple(steps), tuple(cur), rotate)
+    slabs = None if rotate else _slab_steps(shape, sizes, modes, any(sparse))
+    plan = (tuple(steps), tuple(cur), rotate, slabs)
     if len(_PLAN_CACHE) >= _PLAN_CACHE_MAX:
         _PLAN_CACHE.clear()
     _PLAN_CACHE[key] = plan
@@ -89,7 +97,7 @@ def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
         return None
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:
-        bufs = _LOCAL.bufs = [None, None]
+        bufs = _LOCAL.bufs = [None, None, None]
     buf = bufs[slot]
     if buf is None or buf.nbytes < nbytes:
         buf = bufs[slot] = np.empty(max(nbytes, 4096), dtype=np.uint8)
@@ -122,7 +130,7 @@ def _one_product(cur: np.ndarray, A: Any, p: int, n: int, q: int, m: int, out) -
     return np.matmul(A, cur.reshape(p, n, q), out=None if out is None else out.reshape(p, m, q))
 
 
-# "auto" picks per case; "std", "front" and "back" force one scheme (for measurements)
+# "auto" picks per case; "std", "front", "back" and "slabs" force one scheme (for measurements)
 _STRATEGY = ["auto"]
 
 
@@ -147,7 +155,7 @@ def _use_rotation(shape: tuple[int, ...], sizes: list, modes: list[int],
     """
     strategy = _STRATEGY[0]
     d = len(sizes)
-    if strategy == "std" or sparse or d < 2 or len(shape) != d:
+    if strategy in ("std", "slabs") or sparse or d < 2 or len(shape) != d:
         return None
     if list(modes) != list(range(d)) or any(m != n for m, n in sizes):
         return None
@@ -206,14 +214,74 @@ def _apply_rotating(X: np.ndarray, mats: list, dtype: np.dtype, front: bool) -> 
     return cur
 
 
+# The two-pass scheme for many right-hand sides (see :func:`_apply_slabs`): slabs
+# of at most this many bytes, tensors of at least this many.
+_SLAB_MAX_BYTES = 1 << 20
+_SLAB_MIN_BYTES = 1 << 23
+
+
+def _slab_steps(shape: tuple[int, ...], sizes: list, modes: list[int],
+                sparse: bool) -> tuple | None:
+    """Steps of the products within one slab for :func:`_apply_slabs`, or None.
+
+    The scheme applies to square dense factors on the leading ``d >= 3`` axes of
+    a tensor with one trailing batch axis (``K @ X`` for a block ``X`` of right-hand
+    sides), with slabs that stay in a core's cache and a tensor that does not.
+    Measured on a 2-core AVX-512 machine with OpenBLAS (medians of 15-25
+    interleaved runs, time against the standard scheme): 0.91-0.93x at d = 3,
+    n = 32 with 64 and 128 right-hand sides (16 and 32 MiB), 0.97x at d = 3,
+    n = 48 with 32 and at d = 4, n = 16 with 16; 1.02-1.03x (noise level) at
+    d = 3 with n = 32 and 32, n = 64 and 8, n = 16 and 512.  The gain is small
+    because the GEMMs themselves, with inner dimension n, run well below the
+    machine's peak (a K = 32 GEMM reaches 92 GFLOP/s in cache, 70 from memory).
+    """
+    strategy = _STRATEGY[0]
+    d = len(sizes)
+    if strategy not in ("auto", "slabs") or sparse or d < 3 or len(shape) != d + 1:
+        return None
+    if list(modes) != list(range(d)) or any(m != n for m, n in sizes):
+        return None
+    slab = prod(shape[1:]) * 8  # bytes, for 8-byte items
+    if strategy == "auto" and not (slab <= _SLAB_MAX_BYTES and slab * shape[0] >= _SLAB_MIN_BYTES):
+        return None
+    return tuple(_plan_steps(shape[1:], sizes[1:], list(range(d - 1)))[0])
+
+
+def _apply_slabs(X: np.ndarray, mats: list, inner: tuple, shape_out: tuple,
+                 dtype: np.dtype, out) -> np.ndarray:
+    """Products along the leading axes of ``X`` (trailing batch axis) in two passes.
+
+    Pass one runs the products along axes ``1 .. d-1`` slab by slab (``X[i]``),
+    each slab staying in cache between its products; pass two is the product
+    along axis 0, one GEMM over everything.  The standard scheme streams the
+    whole tensor through memory once per axis, ``d`` times; this does it twice.
+    """
+    n0 = X.shape[0]
+    T = _work_buffer(2, X.size, dtype)
+    T = np.empty(X.shape, dtype=dtype) if T is None else T.reshape(X.shape)
+    last = len(inner) - 1
+    for i in range(n0):
+        cur = X[i]
+        for s, (j, p, n, q, m) in enumerate(inner):
+            dst = T[i] if s == last else _work_buffer(s & 1, p * m * q, dtype)
+            cur = _one_product(cur, mats[j + 1], p, n, q, m, dst)
+    if out is None:
+        out = np.empty(shape_out, dtype=dtype)
+    rest = T.size // n0
+    _one_product(T, mats[0], 1, n0, rest, mats[0].shape[0], out)
+    return out
+
+
 def _apply(X: np.ndarray, mats: list, modes: list[int], dtype: np.dtype, out=None) -> np.ndarray:
     """Apply ``mats[i]`` along ``modes[i]`` for all i; ``X`` and dense ``mats`` have ``dtype``."""
     if not mats:
         return X.copy()
-    steps, shape_out, rotate = _make_plan(X.shape, mats, modes)
+    steps, shape_out, rotate, slabs = _make_plan(X.shape, mats, modes)
     if rotate and out is None:
         return _apply_rotating(X, mats, dtype, rotate == "front")
     cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+    if slabs:
+        return _apply_slabs(cur, mats, slabs, shape_out, dtype, out)
     last = len(steps) - 1
     if out is None:
         out = np.empty(shape_out, dtype=dtype)
