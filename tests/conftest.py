@@ -2,3 +2,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _pin_small_eigh_tier():
+    """Pin the tier of the small symmetric eigensolver for every test.
+
+    In a process, the first small decompositions go to LAPACK and later ones to
+    the Numba-compiled kernel (see ``kronsolve._smalleig``); a test that
+    compares two solves bit for bit must not see the switch between them.
+    Tests run on the compiled tier (its own tests and the LAPACK tier's force
+    their tier explicitly).
+    """
+    from kronsolve import _smalleig
+
+    with _smalleig._use_tier("numba"):
+        yield

@@ -206,6 +206,25 @@ def _load_streaming(numba: Any) -> None:
     _stream_store, _stream_fence = store, fence
 
 
+def _import_numba() -> Any:
+    """The ``numba`` module, or None where it cannot be imported or JIT is disabled."""
+    try:
+        import numba
+    except Exception:  # ImportError, or a Numba broken by its environment
+        return None
+    if numba.config.DISABLE_JIT:  # pure-Python kernels would be far too slow
+        return None
+    return numba
+
+
+def _compile_cached(compile_: Any) -> Any:
+    """``compile_(cache=True)``, or without the cache where no folder is writable."""
+    try:
+        return compile_(cache=True)
+    except (RuntimeError, OSError):  # no writable cache folder anywhere
+        return compile_(cache=False)
+
+
 def _get_kernel() -> Any:
     """The compiled kernel, or ``False`` when Numba cannot be imported."""
     kern = _state["kernel"]
@@ -214,22 +233,14 @@ def _get_kernel() -> Any:
     with _lock:
         if _state["kernel"] is None:
             global _prange, _uidx
-            try:
-                import numba
-            except Exception:  # ImportError, or a Numba broken by its environment
-                _state["kernel"] = False
-                return False
-            if numba.config.DISABLE_JIT:  # the pure-Python kernel would be far too slow
+            numba = _import_numba()
+            if numba is None:
                 _state["kernel"] = False
                 return False
             _prange = numba.prange
             _uidx = numba.uint64
             _load_streaming(numba)
-            try:
-                kern = _compile(numba, cache=True)
-            except (RuntimeError, OSError):  # no writable cache folder anywhere
-                kern = _compile(numba, cache=False)
-            _state["kernel"] = kern
+            _state["kernel"] = _compile_cached(lambda cache: _compile(numba, cache))
         return _state["kernel"]
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _smalleig
 from ._backend import _foreign_seq, _is_foreign
 from ._modeprod import _apply, _work_buffer
 from ._validation import _as_array, _as_matrix, _check_finite, _is_sparse
@@ -252,8 +253,11 @@ class _Mode:
 def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``np.linalg.eigh`` of a float64/complex128 matrix (LAPACK syevd/heevd).
 
-    Small matrices call SciPy's LAPACK wrapper directly (NumPy's costs more than
-    the LAPACK call itself there); larger ones go through NumPy, whose wrapper
+    Real matrices of at most 32 rows go to the Numba-compiled solver of
+    :mod:`._smalleig` once it is loaded (after enough small decompositions in
+    the process).  Other small matrices call SciPy's LAPACK wrapper directly
+    (NumPy's costs more than the LAPACK call itself there); larger ones go
+    through NumPy, whose wrapper
     releases the GIL, so that independent factors decompose side by side in
     threads (SciPy's ``dsyevd`` wrapper holds it: two 256 x 256 calls in two
     threads took 11.9 ms against 5.9 ms through NumPy).
@@ -265,6 +269,10 @@ def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
             raise np.linalg.LinAlgError(
                 f"the eigendecomposition of {name} (shape {A.shape}) did not converge"
             ) from None
+    if A.dtype == np.float64 and A.shape[0] <= _smalleig._MAX_N:
+        res = _smalleig.small_eigh(A)  # the compiled tier, once loaded
+        if res is not None:
+            return res
     from scipy.linalg import lapack
 
     if A.dtype == np.float64 and A.flags.c_contiguous:
