@@ -189,3 +189,22 @@ def test_unwritable_cache_folder(tmp_path):
         NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
     assert r.returncode == 0, r.stderr
     assert "ok" in r.stdout
+
+
+def test_cache_folder_turns_unwritable(monkeypatch):
+    """Saving to the cache fails after set-up: compile again without the cache."""
+    with _smalleig._use_tier("numba"):
+        assert _smalleig._get_kernel() is not False
+    kern = _smalleig._compile(numba, cache=True)
+
+    def broken_save(self, sig, data):
+        raise PermissionError("read-only cache folder")
+
+    monkeypatch.setitem(_smalleig._state, "kernel", kern)
+    monkeypatch.setattr(type(kern._cache), "save_overload", broken_save)
+    monkeypatch.setattr(type(kern._cache), "load_overload", lambda self, sig, tc: None)
+    A = laplacian(7)
+    with _smalleig._use_tier("numba"):
+        res = _smalleig.small_eigh(A)
+    check(A, res)
+    assert _smalleig._state["kernel"] is not kern
