@@ -38,10 +38,10 @@ def test_d3_n16_vs_dense_solve(benchmark, factors, timing_enabled):
     A = _spd(rng, n)
     mats = [A, A, A] if factors == "same" else [A, _spd(rng, n), _spd(rng, n)]
     B = rng.standard_normal((n, n, n))
-    # Warm-up, as a JIT's: after _TIER_UP small eigendecompositions in a process
-    # the compiled eigensolver is loaded (kronsolve._smalleig); a long-running
-    # user sees that steady state.
-    for _ in range(_smalleig._TIER_UP + 1):
+    # Warm-up, as a JIT's: once small eigendecompositions have taken 0.25 s in a
+    # process, the compiled eigensolver is loaded (kronsolve._smalleig); a
+    # long-running user sees that steady state.
+    while _smalleig._state["kernel"] is None:
         ks.solve_sylvester3d(B, *mats)
     X = benchmark(lambda: ks.solve_sylvester3d(B, *mats))
     assert _residual(X, mats, B) < 1e-14

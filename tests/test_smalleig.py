@@ -3,8 +3,8 @@
 Checked LAPACK style, against ``np.linalg.eigh``: the residual ``‖AQ − QΛ‖``
 and the loss of orthogonality ``‖QᵀQ − I‖`` in units of roundoff, the
 eigenvalues against LAPACK's, on random, clustered, graded, tiny and huge
-matrices; and the tiering (LAPACK first, the compiled kernel after
-``_TIER_UP`` decompositions; never at import).
+matrices; and the tiering (LAPACK first, the compiled kernel once small
+LAPACK decompositions have taken ``_TIER_UP_SECONDS``; never at import).
 """
 
 from __future__ import annotations
@@ -131,24 +131,31 @@ def run(code: str, **env) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, **env}, timeout=600)
 
 
-def test_tier_up_after_many_small_decompositions():
-    """LAPACK for the first _TIER_UP decompositions, Numba from then on; none at import."""
+def test_tier_up_after_enough_lapack_time():
+    """LAPACK until small decompositions have taken _TIER_UP_SECONDS, then Numba;
+    nothing at import."""
     r = run("""
         import sys
         import numpy as np
         import kronsolve as ks
         from kronsolve import _smalleig
         assert "numba" not in sys.modules
+        _smalleig._TIER_UP_SECONDS = 0.02
         A = 2 * np.eye(8) - np.eye(8, k=1) - np.eye(8, k=-1)
         B = np.ones((8, 8, 8))
         X0 = ks.solve_sylvester3d(B, A)          # one eigh (the same factor thrice)
-        assert "numba" not in sys.modules and _smalleig._state["calls"] == 1
-        for _ in range(_smalleig._TIER_UP - 1):
-            ks.solve_sylvester3d(B, A)
-        assert "numba" not in sys.modules, "loaded too early"
-        X1 = ks.solve_sylvester3d(B, A)
-        assert "numba" in sys.modules and _smalleig._state["kernel"] not in (None, False)
-        assert np.allclose(X0, X1, rtol=1e-13, atol=0)
+        assert "numba" not in sys.modules and 0 < _smalleig._state["spent"] < 0.02
+        solves = 1
+        while "numba" not in sys.modules:
+            assert _smalleig._state["spent"] < 0.02 + 0.01, "not loaded in time"
+            X1 = ks.solve_sylvester3d(B, A)
+            solves += 1
+        assert _smalleig._state["spent"] >= 0.02
+        assert _smalleig._state["kernel"] not in (None, False)
+        spent = _smalleig._state["spent"]
+        X2 = ks.solve_sylvester3d(B, A)          # the compiled tier: no LAPACK time
+        assert _smalleig._state["spent"] == spent
+        assert np.allclose(X0, X2, rtol=1e-13, atol=0) and solves > 1
         print("ok")
     """)
     assert r.returncode == 0, r.stderr
@@ -162,11 +169,13 @@ def test_without_numba_everything_stays_on_lapack():
         import numpy as np
         import kronsolve as ks
         from kronsolve import _smalleig
+        _smalleig._TIER_UP_SECONDS = 0.0
         A = 2 * np.eye(8) - np.eye(8, k=1) - np.eye(8, k=-1)
         B = np.ones((8, 8, 8))
-        for _ in range(_smalleig._TIER_UP + 3):
+        for _ in range(3):
             X = ks.solve_sylvester3d(B, A)
         assert _smalleig._state["kernel"] is False
+        assert np.allclose(ks.kronsum(A, A, A) @ X.ravel(), B.ravel())
         print("ok")
     """)
     assert r.returncode == 0, r.stderr

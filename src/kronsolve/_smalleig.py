@@ -21,14 +21,17 @@ It is backward stable, like LAPACK's: residuals ``‖A Q − Q Λ‖`` and
 ``‖QᵀQ − I‖`` of a few units of roundoff times ``‖A‖`` (checked in the tests,
 on random, clustered, graded and tiny or huge matrices).
 
-**Loading.** Importing Numba costs about 0.3 s with a warm cache (seconds on a
-cold one), far more than a small solve.  So the compiled kernel is a second
-tier, as in a JIT: the first ``_TIER_UP`` small decompositions of a process
-use LAPACK, and the next one loads the kernel, whose cost those many solves
-then amortize.  A process that solves a few small problems never imports
-Numba; one that solves thousands (time stepping with changing factors, a
-parameter sweep) gets the faster path.  Where Numba cannot be imported,
-everything stays on LAPACK.
+**Loading.** Importing Numba and loading the kernel costs about 0.3 s with a
+warm cache (seconds on a cold one), far more than a small solve.  So the
+compiled kernel is a second tier, as in a JIT, loaded by the rent-or-buy rule:
+small decompositions go to LAPACK until they have taken ``_TIER_UP_SECONDS``
+in the process (about what loading costs; some 10,000 decompositions of
+16 x 16 matrices), and then the kernel is loaded.  A process never spends
+more than about twice the time that the better choice in hindsight would
+have: a script with a few small solves never imports Numba, and a long time
+stepping loop or parameter sweep with changing factors gets the faster path
+for nearly all of its solves.  Where Numba cannot be imported, everything
+stays on LAPACK.
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ import numpy as np
 
 __all__: list[str] = []
 
-# Small decompositions that go to LAPACK before the compiled kernel is loaded.
-_TIER_UP = 64
+# Seconds of small LAPACK decompositions in a process after which the compiled
+# kernel is loaded (about its loading time with a warm cache).
+_TIER_UP_SECONDS = 0.25
 # Largest matrix order handled here.
 _MAX_N = 32
 
-_state: dict[str, Any] = {"kernel": None, "calls": 0, "mode": "auto"}
+_state: dict[str, Any] = {"kernel": None, "spent": 0.0, "mode": "auto"}
 _lock = threading.Lock()
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -240,17 +244,14 @@ def small_eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     ``lam`` ascending, ``Q`` C-contiguous with orthonormal eigenvectors in its
     columns, as ``np.linalg.eigh``.  Returns None where this tier does not
     apply (not loaded yet, no Numba, forced to LAPACK) or did not succeed
-    (non-finite entries, no convergence): the caller then uses LAPACK.
+    (non-finite entries, no convergence): the caller then uses LAPACK, and
+    reports the time it took with :func:`note_lapack`.
     """
     kern = _state["kernel"]
     if kern is None:
         mode = _state["mode"]
-        if mode == "lapack":
+        if mode == "lapack" or mode == "auto" and _state["spent"] < _TIER_UP_SECONDS:
             return None
-        if mode == "auto":
-            _state["calls"] += 1
-            if _state["calls"] <= _TIER_UP:
-                return None
         kern = _get_kernel()
     if kern is False or _state["mode"] == "lapack":
         return None
@@ -263,6 +264,11 @@ def small_eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if not _run(kern, A, lam, Q, np.empty((n, n)), np.empty(n), np.empty(n)):
         return None
     return lam, Q
+
+
+def note_lapack(seconds: float) -> None:
+    """Count ``seconds`` of a small LAPACK decomposition towards loading the kernel."""
+    _state["spent"] += seconds
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ import math
 import numbers
 import os
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from math import prod
@@ -254,10 +255,10 @@ def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``np.linalg.eigh`` of a float64/complex128 matrix (LAPACK syevd/heevd).
 
     Real matrices of at most 32 rows go to the Numba-compiled solver of
-    :mod:`._smalleig` once it is loaded (after enough small decompositions in
-    the process).  Other small matrices call SciPy's LAPACK wrapper directly
-    (NumPy's costs more than the LAPACK call itself there); larger ones go
-    through NumPy, whose wrapper
+    :mod:`._smalleig` once it is loaded (when small LAPACK decompositions have
+    taken about as long in the process as loading it takes).  Other small
+    matrices call SciPy's LAPACK wrapper directly (NumPy's costs more than the
+    LAPACK call itself there); larger ones go through NumPy, whose wrapper
     releases the GIL, so that independent factors decompose side by side in
     threads (SciPy's ``dsyevd`` wrapper holds it: two 256 x 256 calls in two
     threads took 11.9 ms against 5.9 ms through NumPy).
@@ -273,6 +274,17 @@ def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
         res = _smalleig.small_eigh(A)  # the compiled tier, once loaded
         if res is not None:
             return res
+        from scipy.linalg import lapack  # noqa: F401  (loaded outside the timing)
+
+        t0 = time.perf_counter()
+        res = _lapack_eigh(A, name)
+        _smalleig.note_lapack(time.perf_counter() - t0)
+        return res
+    return _lapack_eigh(A, name)
+
+
+def _lapack_eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """LAPACK ``syevd``/``heevd`` through SciPy's wrapper (small matrices)."""
     from scipy.linalg import lapack
 
     if A.dtype == np.float64 and A.flags.c_contiguous:
