@@ -217,3 +217,32 @@ def test_cache_folder_turns_unwritable(monkeypatch):
         res = _smalleig.small_eigh(A)
     check(A, res)
     assert _smalleig._state["kernel"] is not kern
+
+
+@pytest.mark.parametrize(("value", "loads"), [("lapack", False), ("numba", True),
+                                              (" Auto ", False)])
+def test_environment_variable_sets_the_tier(value, loads):
+    r = run("""
+        import sys
+        import numpy as np
+        import kronsolve as ks
+        A = 2 * np.eye(6) - np.eye(6, k=1) - np.eye(6, k=-1)
+        X = ks.solve_sylvester3d(np.ones((6, 6, 6)), A)
+        print("loaded", "numba" in sys.modules)
+    """, KRONSOLVE_SMALL_EIGH=value)
+    assert r.returncode == 0, r.stderr
+    assert f"loaded {loads}" in r.stdout
+
+
+def test_environment_variable_rejects_unknown_values():
+    r = run("""
+        import numpy as np
+        import kronsolve as ks
+        A = 2 * np.eye(6) - np.eye(6, k=1) - np.eye(6, k=-1)
+        try:
+            ks.solve_sylvester3d(np.ones((6, 6, 6)), A)
+        except ValueError as exc:
+            print("error:", exc)
+    """, KRONSOLVE_SMALL_EIGH="fastest")
+    assert r.returncode == 0, r.stderr
+    assert "KRONSOLVE_SMALL_EIGH must be one of" in r.stdout and "'fastest'" in r.stdout

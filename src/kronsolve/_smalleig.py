@@ -31,13 +31,17 @@ more than about twice the time that the better choice in hindsight would
 have: a script with a few small solves never imports Numba, and a long time
 stepping loop or parameter sweep with changing factors gets the faster path
 for nearly all of its solves.  Where Numba cannot be imported, everything
-stays on LAPACK.
+stays on LAPACK.  The environment variable ``KRONSOLVE_SMALL_EIGH`` (read at
+the first small decomposition) sets ``lapack`` (never load the kernel: results
+reproducible bit for bit across runs of any length), ``numba`` (load it at the
+first small decomposition) or ``auto`` (the default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -52,7 +56,9 @@ _TIER_UP_SECONDS = 0.25
 # Largest matrix order handled here.
 _MAX_N = 32
 
-_state: dict[str, Any] = {"kernel": None, "spent": 0.0, "mode": "auto"}
+# "mode" is None until the first call reads KRONSOLVE_SMALL_EIGH ("auto" by default)
+_state: dict[str, Any] = {"kernel": None, "spent": 0.0, "mode": None}
+_MODES = ("auto", "numba", "lapack")
 _lock = threading.Lock()
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -248,12 +254,12 @@ def small_eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     reports the time it took with :func:`note_lapack`.
     """
     kern = _state["kernel"]
+    mode = _state["mode"] or _mode_from_env()
     if kern is None:
-        mode = _state["mode"]
         if mode == "lapack" or mode == "auto" and _state["spent"] < _TIER_UP_SECONDS:
             return None
         kern = _get_kernel()
-    if kern is False or _state["mode"] == "lapack":
+    if kern is False or mode == "lapack":
         return None
     n = A.shape[0]
     if not A.flags.c_contiguous:
@@ -266,6 +272,18 @@ def small_eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lam, Q
 
 
+def _mode_from_env() -> str:
+    """The tier mode set by ``KRONSOLVE_SMALL_EIGH`` (read once), ``"auto"`` if unset."""
+    mode = os.environ.get("KRONSOLVE_SMALL_EIGH", "auto").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise ValueError(
+            f"the environment variable KRONSOLVE_SMALL_EIGH must be one of {_MODES}, "
+            f"got {os.environ['KRONSOLVE_SMALL_EIGH']!r}"
+        )
+    _state["mode"] = mode
+    return mode
+
+
 def note_lapack(seconds: float) -> None:
     """Count ``seconds`` of a small LAPACK decomposition towards loading the kernel."""
     _state["spent"] += seconds
@@ -274,7 +292,7 @@ def note_lapack(seconds: float) -> None:
 @contextlib.contextmanager
 def _use_tier(mode: str) -> Iterator[None]:
     """Force ``"numba"`` (load now), ``"lapack"`` or ``"auto"`` inside a ``with`` block."""
-    if mode not in ("auto", "numba", "lapack"):
+    if mode not in _MODES:
         raise ValueError(f"mode must be 'auto', 'numba' or 'lapack', got {mode!r}")
     old = _state["mode"]
     _state["mode"] = mode
