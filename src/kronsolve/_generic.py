@@ -229,7 +229,40 @@ def _apply_op(op: _KronOperator, kind: _Kind, x: Any, terms: list[tuple[list, li
     return xp.reshape(out, out_shape)
 
 
-class GenericKronProduct(KronProduct):
+class _GenericLazy:
+    """Transpose, conjugate and scalar multiple of the array-API lazy operators.
+
+    A subclass gives its matrices (``_parts``) and their scaled copies
+    (``_scaled``); the result is the same class over the new matrices.
+    """
+
+    _kind: _Kind
+    dtype: Any
+
+    def _parts(self) -> tuple:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _scaled(self, c: Any) -> tuple:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def T(self) -> Any:
+        """Transpose (lazy)."""
+        return type(self)([A.T for A in self._parts()], self._kind)
+
+    def conjugate(self) -> Any:
+        """Complex conjugate (lazy)."""
+        if not _is_complex(self._kind.xp, self.dtype):
+            return self
+        return type(self)([self._kind.xp.conj(A) for A in self._parts()], self._kind)
+
+    def __mul__(self, c: Any) -> Any:
+        if not _is_scalar(c):
+            return NotImplemented
+        return type(self)(self._scaled(c), self._kind)
+
+
+class GenericKronProduct(_GenericLazy, KronProduct):
     """:class:`KronProduct` whose factors are arrays of another library (one kind).
 
     Products, ``.T``, ``.H``, scalar multiples, :meth:`toarray` and
@@ -273,21 +306,11 @@ class GenericKronProduct(KronProduct):
             raise TypeError("sums of lazy Kronecker products support NumPy factors only")
         return NotImplemented
 
-    @property
-    def T(self) -> GenericKronProduct:
-        """Transpose (lazy)."""
-        return GenericKronProduct([A.T for A in self.factors], self._kind)
+    def _parts(self) -> tuple:
+        return self.factors
 
-    def conjugate(self) -> GenericKronProduct:
-        """Complex conjugate (lazy)."""
-        if not _is_complex(self._kind.xp, self.dtype):
-            return self
-        return GenericKronProduct([self._kind.xp.conj(A) for A in self.factors], self._kind)
-
-    def __mul__(self, c: Any) -> Any:
-        if not _is_scalar(c):
-            return NotImplemented
-        return GenericKronProduct((self.factors[0] * c,) + self.factors[1:], self._kind)
+    def _scaled(self, c: Any) -> tuple:
+        return (self.factors[0] * c,) + self.factors[1:]  # one factor carries the scalar
 
     def toarray(self, *, max_bytes: int | None = None) -> Any:
         """Dense matrix, as an array of the factors' kind."""
@@ -432,7 +455,7 @@ def _factors_of(op: _KronOperator) -> list:
     return []
 
 
-class GenericKronSum(KronSum):
+class GenericKronSum(_GenericLazy, KronSum):
     """:class:`KronSum` whose factors are arrays of another library (one kind)."""
 
     def __init__(self, mats: Sequence[Any], kind: _Kind):
@@ -466,21 +489,11 @@ class GenericKronSum(KronSum):
     def _matmul_operator(self, other: _KronOperator) -> Any:
         return self._terms()
 
-    @property
-    def T(self) -> GenericKronSum:
-        """Transpose (lazy)."""
-        return GenericKronSum([A.T for A in self.mats], self._kind)
+    def _parts(self) -> tuple:
+        return self.mats
 
-    def conjugate(self) -> GenericKronSum:
-        """Complex conjugate (lazy)."""
-        if not _is_complex(self._kind.xp, self.dtype):
-            return self
-        return GenericKronSum([self._kind.xp.conj(A) for A in self.mats], self._kind)
-
-    def __mul__(self, c: Any) -> Any:
-        if not _is_scalar(c):
-            return NotImplemented
-        return GenericKronSum([A * c for A in self.mats], self._kind)
+    def _scaled(self, c: Any) -> tuple:
+        return tuple(A * c for A in self.mats)  # every term carries the scalar
 
     def __add__(self, other: Any) -> Any:
         if isinstance(other, GenericKronSum) and other._ns == self._ns:
