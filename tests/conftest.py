@@ -4,6 +4,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
+from backends import BACKENDS, Backend, _skip_reason  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,13 @@ def _pin_small_eigh_tier():
 
     with _smalleig._use_tier("numba"):
         yield
+
+
+@pytest.fixture(params=BACKENDS)
+def be(request):
+    """The array library of a test: NumPy always, PyTorch and Dask where installed,
+    CuPy where a CUDA GPU is present; the others are skipped with the reason."""
+    reason = _skip_reason(request.param)
+    if reason:
+        pytest.skip(reason)
+    return Backend(request.param)

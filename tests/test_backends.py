@@ -7,83 +7,14 @@ as the reference.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
+from backends import _cupy_reason
 
 import kronsolve as ks
 
-BACKENDS = ["numpy", "torch", "dask", "cupy"]
-
-
-def _cupy_reason() -> str | None:
-    if importlib.util.find_spec("cupy") is None:
-        return "CuPy is not installed (it needs an NVIDIA GPU; run benchmarks/gpu.py there)"
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "CuPy is installed but no CUDA GPU is present"
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"CuPy is installed but no CUDA GPU is usable ({exc})"
-    return None
-
-
-def _skip_reason(name: str) -> str | None:
-    if name == "cupy":
-        return _cupy_reason()
-    if name == "numpy":
-        return None
-    mod = {"torch": "torch", "dask": "dask.array"}[name]
-    if importlib.util.find_spec(mod.split(".")[0]) is None:
-        return f"{name} is not installed (pip install kronsolve[{name}])"
-    return None
-
-
-class Backend:
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-    def asarray(self, a, chunks=None):
-        a = np.asarray(a)
-        if self.name == "numpy":
-            return a
-        if self.name == "torch":
-            import torch
-
-            return torch.asarray(a)
-        if self.name == "dask":
-            import dask.array as da
-
-            return da.from_array(a, chunks=chunks if chunks is not None else 2)
-        import cupy
-
-        return cupy.asarray(a)
-
-    def to_numpy(self, r):
-        if self.name == "numpy":
-            return r
-        if self.name == "torch":
-            return r.detach().cpu().numpy()
-        if self.name == "dask":
-            return np.asarray(r.compute(scheduler="sync"))
-        return r.get()
-
-    def check_kind(self, r):
-        mod = type(r).__module__.split(".")[0]
-        assert mod == self.name, f"expected a {self.name} array, got {type(r)}"
-
-
-@pytest.fixture(params=BACKENDS)
-def be(request):
-    reason = _skip_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return Backend(request.param)
+# The ``be`` fixture (one run per backend, skipped with the reason where the
+# library or the GPU is missing) comes from conftest.py (see backends.py).
 
 
 @pytest.fixture
@@ -408,7 +339,7 @@ def test_dask_is_lazy_and_chunked_along_every_mode(rng):
 def test_dask_mode_product_sees_whole_modes(rng):
     """Each block task gets the contracted axis whole (the block shapes tell)."""
     da = pytest.importorskip("dask.array")
-    from kronsolve import _dask
+    from kronsolve._backends import dask as _dask
 
     seen = []
     orig = _dask._block_product

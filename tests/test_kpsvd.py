@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -223,3 +224,32 @@ def test_noncontiguous_and_readonly_inputs():
         B, C = nearest_kron(v, first, second)
         B0, C0 = nearest_kron(A, first, second)
         np.testing.assert_allclose(np.kron(B, C), np.kron(B0, C0), atol=1e-12 * np.abs(A).max())
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 2, 2), (2, 3, 4, 1), (4, 3, 3, 2), (1, 1, 3, 3)])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_matches_naive_svd_of_looped_rearrangement(shape, complex_):
+    """kpsvd and nearest_kron against the dense SVD of the rearrangement built by loops."""
+    m1, n1, m2, n2 = shape
+    rng = np.random.default_rng(sum(shape) + complex_)
+    A = rng.standard_normal((m1 * m2, n1 * n2))
+    if complex_:
+        A = A + 1j * rng.standard_normal(A.shape)
+    s0, B0, C0 = naive.kpsvd(A, (m1, n1), (m2, n2))
+    res = kpsvd(A, (m1, n1), (m2, n2))
+    assert res.rank == len(s0)
+    np.testing.assert_allclose(res.s, s0, rtol=1e-12)
+    # random data: distinct singular values, so the terms are unique up to the fixed phase
+    np.testing.assert_allclose(res.B, B0, atol=1e-10)
+    np.testing.assert_allclose(res.C, C0, atol=1e-10)
+    for k in (1, len(s0)):
+        s1, B1, C1 = naive.kpsvd(A, (m1, n1), (m2, n2), rank=k, tol=0)
+        r = kpsvd(A, (m1, n1), (m2, n2), rank=k, tol=0)
+        np.testing.assert_allclose(r.s, s1, rtol=1e-10)
+        np.testing.assert_allclose(r.toarray(),
+                                   sum(s1[i] * np.kron(B1[i], C1[i]) for i in range(k)),
+                                   atol=1e-10)
+    B, C = nearest_kron(A, (m1, n1), (m2, n2))
+    Bn, Cn = naive.nearest_kron(A, (m1, n1), (m2, n2))
+    np.testing.assert_allclose(B, Bn, atol=1e-10)
+    np.testing.assert_allclose(C, Cn, atol=1e-10)

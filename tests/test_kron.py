@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive import kron_dense
 from numpy.testing import assert_allclose, assert_array_equal
 
 import kronsolve as ks
@@ -54,7 +54,7 @@ class TestAgainstNpKron:
     def test_attributes_and_dense(self, shapes):
         F = factors_for(shapes)
         K = kron(*F)
-        D = kron_dense(*F)
+        D = naive.kron(*F)
         assert K.shape == D.shape
         assert K.ndim == 2
         assert K.dtype == D.dtype
@@ -64,14 +64,14 @@ class TestAgainstNpKron:
 
     def test_matvec(self, shapes):
         F = factors_for(shapes)
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         x = rand(D.shape[1])
         assert_allclose(K @ x, D @ x, rtol=1e-12, atol=1e-12)
         assert (K @ x).shape == (D @ x).shape
 
     def test_matmat_and_batches(self, shapes):
         F = factors_for(shapes)
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         for shape in [(D.shape[1], 1), (D.shape[1], 5), (2, D.shape[1], 3), (2, 1, D.shape[1], 2)]:
             x = rand(shape)
             y = K @ x
@@ -80,7 +80,7 @@ class TestAgainstNpKron:
 
     def test_rmatmul(self, shapes):
         F = factors_for(shapes)
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         for shape in [(D.shape[0],), (4, D.shape[0]), (2, 3, D.shape[0])]:
             x = rand(shape)
             y = x @ K
@@ -89,7 +89,7 @@ class TestAgainstNpKron:
 
     def test_transpose_conj_scalar(self, shapes):
         F = factors_for(shapes, np.complex128)
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         assert_allclose(K.T.toarray(), D.T)
         assert_allclose(K.H.toarray(), D.conj().T)
         assert_allclose(K.conj().toarray(), D.conj())
@@ -103,7 +103,7 @@ class TestAgainstNpKron:
     def test_sum(self, shapes):
         F, G = factors_for(shapes), factors_for(shapes)
         S = kron(*F) + kron(*G)
-        DS = kron_dense(*F) + kron_dense(*G)
+        DS = naive.kron(*F) + naive.kron(*G)
         assert isinstance(S, KronProductSum)
         assert_allclose(S.toarray(), DS, atol=1e-12)
         x = rand(DS.shape[1])
@@ -111,14 +111,14 @@ class TestAgainstNpKron:
         X = rand((DS.shape[1], 3))
         assert_allclose(S @ X, DS @ X, rtol=1e-12, atol=1e-12)
         assert_allclose(S.T.toarray(), DS.T, atol=1e-12)
-        assert_allclose((S - kron(*G)).toarray(), kron_dense(*F), atol=1e-12)
+        assert_allclose((S - kron(*G)).toarray(), naive.kron(*F), atol=1e-12)
         assert_allclose((S + S).toarray(), 2 * DS, atol=1e-12)
         y = rand(DS.shape[0])
         assert_allclose(y @ S, y @ DS, rtol=1e-12, atol=1e-12)
 
     def test_diagonal_and_norms(self, shapes):
         F = factors_for(shapes)
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         assert_allclose(K.diagonal(), np.diagonal(D), atol=1e-13)
         assert_allclose(K.norm(), np.linalg.norm(D), rtol=1e-12)
         assert_allclose(K.norm("fro"), np.linalg.norm(D, "fro"), rtol=1e-12)
@@ -138,7 +138,7 @@ def well_conditioned(n, rng=RNG, dtype=np.float64):
 class TestSquareAlgebra:
     def test_solve(self, sizes):
         F = [well_conditioned(n) for n in sizes]
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         b = rand(D.shape[0])
         assert_allclose(K.solve(b), np.linalg.solve(D, b), rtol=1e-10, atol=1e-12)
         B = rand((D.shape[0], 4))
@@ -153,7 +153,7 @@ class TestSquareAlgebra:
 
     def test_inv_det_trace_eig(self, sizes):
         F = [well_conditioned(n) for n in sizes]
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         assert isinstance(K.inv(), KronProduct)
         assert_allclose(K.inv().toarray(), np.linalg.inv(D), rtol=1e-9, atol=1e-12)
         assert_allclose(K.det(), np.linalg.det(D), rtol=1e-9)
@@ -167,7 +167,7 @@ class TestSquareAlgebra:
 
     def test_complex_solve(self, sizes):
         F = [well_conditioned(n, dtype=np.complex128) for n in sizes]
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         b = rand(D.shape[0], np.complex128)
         assert_allclose(K.solve(b), np.linalg.solve(D, b), rtol=1e-10, atol=1e-12)
         s, ld = K.slogdet()
@@ -188,7 +188,7 @@ def test_flattening_nested_products():
     A, B, C = factors_for([(2, 3), (3, 2), (1, 4)])
     K = kron(kron(A, B), C)
     assert len(K.factors) == 3
-    assert_array_equal(K.toarray(), kron_dense(A, B, C))
+    assert_array_equal(K.toarray(), naive.kron(A, B, C))
     assert len(kron(A, kron(B, C)).factors) == 3
 
 
@@ -198,7 +198,7 @@ def test_mixed_product_rule():
     K = kron(A, B, C) @ kron(E, F, G)
     assert isinstance(K, KronProduct)
     assert len(K.factors) == 3
-    assert_allclose(K.toarray(), kron_dense(A, B, C) @ kron_dense(E, F, G), atol=1e-12)
+    assert_allclose(K.toarray(), naive.kron(A, B, C) @ naive.kron(E, F, G), atol=1e-12)
 
 
 def test_mixed_product_regroups_factors():
@@ -206,11 +206,11 @@ def test_mixed_product_regroups_factors():
     E, F = factors_for([(6, 6), (4, 2)])
     K = kron(A, B, C) @ kron(E, F)
     assert isinstance(K, KronProduct)
-    assert_allclose(K.toarray(), kron_dense(A, B, C) @ kron_dense(E, F), atol=1e-12)
+    assert_allclose(K.toarray(), naive.kron(A, B, C) @ naive.kron(E, F), atol=1e-12)
     # no common cut point: the whole thing becomes one factor
     G, H = factors_for([(4, 4), (6, 6)])
     K2 = kron(A, B, C) @ kron(G, H)
-    assert_allclose(K2.toarray(), kron_dense(A, B, C) @ kron_dense(G, H), atol=1e-12)
+    assert_allclose(K2.toarray(), naive.kron(A, B, C) @ naive.kron(G, H), atol=1e-12)
 
 
 def test_sum_times_product():
@@ -247,7 +247,7 @@ DTYPES = [np.float32, np.float64, np.complex64, np.complex128, np.int64, np.int3
 @pytest.mark.parametrize("xdtype", DTYPES)
 def test_dtype_promotion_matches_numpy(fdtype, xdtype):
     F = [rand((3, 2), fdtype), rand((2, 3), fdtype)]
-    K, D = kron(*F), kron_dense(*F)
+    K, D = kron(*F), naive.kron(*F)
     x = rand(6, xdtype)
     X = rand((6, 2), xdtype)
     for v in (x, X):
@@ -265,7 +265,7 @@ def test_dtype_promotion_matches_numpy(fdtype, xdtype):
 def test_mixed_factor_dtypes():
     A = rand((3, 3), np.float32)
     B = rand((2, 2), np.complex128)
-    K, D = kron(A, B), kron_dense(A, B)
+    K, D = kron(A, B), naive.kron(A, B)
     assert K.dtype == D.dtype == np.complex128
     x = rand(6, np.float32)
     assert_allclose(K @ x, D @ x, rtol=1e-6)
@@ -277,7 +277,7 @@ def test_sparse_factors(fmt):
     B = rand((3, 3))
     C = sp.random_array((2, 6), density=0.5, format=fmt, random_state=1)
     for F in ([A, B, C], [B, A], [A], [B, C, B]):
-        K, D = kron(*F), kron_dense(*F)
+        K, D = kron(*F), naive.kron(*F)
         x = rand(D.shape[1])
         assert_allclose(K @ x, D @ x, atol=1e-12)
         X = rand((D.shape[1], 3))
@@ -290,7 +290,7 @@ def test_sparse_factors(fmt):
 
 def test_functional_forms():
     A, B, C = factors_for([(3, 2), (4, 5), (2, 2)])
-    D = kron_dense(A, B, C)
+    D = naive.kron(A, B, C)
     x = rand(20)
     assert_allclose(ks.kron_matvec([A, B, C], x), D @ x, atol=1e-12)
     X = rand((20, 7))
@@ -342,7 +342,7 @@ def test_inputs_not_modified():
 def test_non_contiguous_inputs():
     A = rand((6, 8))[:, ::2]
     B = rand((3, 3)).T
-    K, D = kron(A, B), kron_dense(A, B)
+    K, D = kron(A, B), naive.kron(A, B)
     x = rand(24)[::2]
     assert_allclose(K @ x, D @ x, atol=1e-12)
     X = np.asfortranarray(rand((12, 5)))
@@ -449,7 +449,7 @@ dims = st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max
 def test_property_matches_np_kron(shapes, k, seed, dtype):
     rng = np.random.default_rng(seed)
     F = [rand(s, dtype, rng) for s in shapes]
-    K, D = kron(*F), kron_dense(*F)
+    K, D = kron(*F), naive.kron(*F)
     x = rand((D.shape[1], k) if k else D.shape[1], dtype, rng)
     t = tol(dtype) * max(1.0, float(np.abs(D).max()) * D.shape[1])
     assert_allclose(K @ x, D @ x, rtol=tol(dtype), atol=t)
@@ -467,7 +467,7 @@ def test_property_solve_residual(sizes, seed):
         Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
         lam = rng.uniform(0.5, 3.0, n) * rng.choice([-1, 1], n)
         F.append(Q @ np.diag(lam) @ Q.T)
-    K, D = kron(*F), kron_dense(*F)
+    K, D = kron(*F), naive.kron(*F)
     b = rng.standard_normal(D.shape[0])
     x = K.solve(b)
     eps = np.finfo(float).eps
@@ -479,15 +479,13 @@ def test_property_solve_residual(sizes, seed):
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1),
        data=st.data())
 def test_property_mode_product(shape, seed, data):
-    from naive import mode_product_naive
-
     rng = np.random.default_rng(seed)
     X = rng.standard_normal(shape)
     mode = data.draw(st.integers(-len(shape), len(shape) - 1))
     m = data.draw(st.integers(1, 5))
     A = rng.standard_normal((m, shape[mode]))
-    assert_allclose(ks.mode_product(X, A, mode), mode_product_naive(X, A, mode), atol=1e-12)
-    assert_allclose(ks.mode_product(X, A.T, mode, transpose=True), mode_product_naive(X, A, mode),
+    assert_allclose(ks.mode_product(X, A, mode), naive.mode_product(X, A, mode), atol=1e-12)
+    assert_allclose(ks.mode_product(X, A.T, mode, transpose=True), naive.mode_product(X, A, mode),
                     atol=1e-12)
 
 
@@ -504,11 +502,11 @@ def test_product_with_kronsum():
                                     [(3, 3)] * 4, [(2, 3), (4, 4), (3, 2)]], ids=str)
 def test_every_scheme_matches_np_kron(strategy, shapes, monkeypatch):
     """Every execution scheme of the mode products (forced) gives np.kron's answer."""
-    import kronsolve._modeprod as mp
+    import kronsolve._backends._transform as tr
 
-    monkeypatch.setattr(mp, "_STRATEGY", [strategy])
+    monkeypatch.setattr(tr, "_STRATEGY", [strategy])
     F = factors_for(shapes)
-    K, D = kron(*F), kron_dense(*F)
+    K, D = kron(*F), naive.kron(*F)
     for x in (rand(D.shape[1]), rand((D.shape[1], 3)), rand((2, D.shape[1], 2))):
         assert_allclose(K @ x, D @ x, rtol=1e-12, atol=1e-12)
     X = rand(tuple(s[1] for s in shapes))
@@ -518,12 +516,13 @@ def test_every_scheme_matches_np_kron(strategy, shapes, monkeypatch):
 def test_slab_scheme_is_chosen_for_many_right_hand_sides(monkeypatch):
     """``K @ X`` with a block of columns takes the two-pass slab scheme where the
     size limits allow, and it gives np.kron's answer (limits lowered to test size)."""
-    import kronsolve._modeprod as mp
+    import kronsolve._backends._transform as tr
+    import kronsolve._backends.numpy as mp
 
-    monkeypatch.setattr(mp, "_SLAB_MIN_BYTES", 1 << 10)
-    monkeypatch.setattr(mp, "_PLAN_CACHE", {})
+    monkeypatch.setattr(tr, "_SLAB_MIN_BYTES", 1 << 10)
+    monkeypatch.setattr(tr, "_PLAN_CACHE", {})
     F = factors_for([(4, 4), (3, 3), (5, 5), (2, 2)])
-    D = kron_dense(*F)
+    D = naive.kron(*F)
     calls = []
     real = mp._apply_slabs
     monkeypatch.setattr(mp, "_apply_slabs", lambda *a: calls.append(1) or real(*a))
@@ -539,3 +538,251 @@ def test_slab_scheme_is_chosen_for_many_right_hand_sides(monkeypatch):
     ks.multi_mode_product(X[..., 0], F)
     ks.multi_mode_product(X, [rand((3, 4))] + F[1:], modes=[0, 1, 2, 3])
     assert not calls
+
+
+# ------------------------------------------------------------------ backends
+# Every KronProduct method, KronProductSum and the mode products on the array
+# library of the ``be`` fixture (conftest.py): inputs converted with be.asarray,
+# results of the backend's kind (scalars: NumPy scalars for Dask), equal to the
+# references of naive.py.
+
+BE_RECT = [(2, 3), (4, 2), (3, 3)]
+BE_SQUARE = [3, 2, 4]
+
+
+def test_backend_kron_is_a_kronproduct(be):
+    rng = np.random.default_rng(40)
+    A, B, C = (rand(s, rng=rng) for s in [(2, 3), (3, 2), (2, 2)])
+    K = kron(be.asarray(A), be.asarray(B))
+    assert type(K) is ks.KronProduct
+    assert K.shape == (6, 6)
+    assert type(kron(K, be.asarray(C))) is ks.KronProduct
+    assert type(K.T) is ks.KronProduct
+    assert type(2.0 * K) is ks.KronProduct
+    assert type(K + kron(be.asarray(B), be.asarray(A))) is ks.KronProductSum
+    S = kron(be.asarray(well_conditioned(2, rng)), be.asarray(well_conditioned(3, rng)))
+    assert type(S.inv()) is ks.KronProduct
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_backend_kron_matmul_transpose_rmatmul_toarray(be, dtype):
+    rng = np.random.default_rng(41)
+    F = [rand(s, dtype, rng) for s in BE_RECT]
+    K = kron(*[be.asarray(A) for A in F])
+    D = naive.kron(*F)
+    t = tol(dtype)
+    for shape in [(D.shape[1],), (D.shape[1], 2), (2, D.shape[1], 3)]:
+        x = rand(shape, dtype, rng)
+        got = K @ be.asarray(x)
+        be.check_kind(got)
+        be.check_dtype(got, (D @ x).dtype)
+        assert_allclose(be.to_numpy(got), naive.kron_matvec(F, x), rtol=t, atol=t)
+    y = rand(D.shape[0], dtype, rng)
+    got = K.T @ be.asarray(y)
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.kron_matvec([A.T for A in F], y), rtol=t, atol=t)
+    for v in (y, rand((3, D.shape[0]), dtype, rng)):
+        got = be.asarray(v) @ K
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), naive.kron_rmatvec(F, v), rtol=t, atol=t)
+    dense = K.toarray()
+    be.check_kind(dense)
+    assert_allclose(be.to_numpy(dense), D, rtol=t, atol=t)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_backend_kron_square_algebra(be, dtype):
+    """solve, trace, diagonal, slogdet, det, norm, inv and eigvals of backend factors."""
+    rng = np.random.default_rng(42)
+    F = [well_conditioned(n, rng, dtype) for n in BE_SQUARE]
+    K = kron(*[be.asarray(A) for A in F])
+    N = naive.kron(*F).shape[0]
+    for b in (rand(N, dtype, rng), rand((N, 3), dtype, rng)):
+        got = K.solve(be.asarray(b))
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), naive.kron_solve(F, b), rtol=1e-10, atol=1e-12)
+    assert_allclose(be.scalar(K.trace()), naive.kron_trace(F), rtol=1e-12)
+    diag = K.diagonal()
+    be.check_kind(diag)
+    assert_allclose(be.to_numpy(diag), naive.kron_diagonal(F), rtol=1e-12, atol=1e-13)
+    sign, logdet = K.slogdet()
+    sign0, logdet0 = naive.kron_slogdet(F)
+    assert_allclose(be.scalar(sign), sign0, rtol=1e-9)
+    assert_allclose(be.scalar(logdet), logdet0, rtol=1e-10)
+    assert_allclose(be.scalar(K.det()), naive.kron_det(F), rtol=1e-9)
+    for ord in (None, "fro", 2, "nuc"):
+        assert_allclose(be.scalar(K.norm(ord)), naive.kron_norm(F, ord), rtol=1e-10)
+    inv = K.inv()
+    assert type(inv) is ks.KronProduct
+    dense_inv = inv.toarray()
+    be.check_kind(dense_inv)
+    assert_allclose(be.to_numpy(dense_inv), naive.kron_inv(F), rtol=1e-9, atol=1e-12)
+    ev = K.eigvals()
+    be.check_kind(ev)
+    assert_allclose(np.sort_complex(be.to_numpy(ev)), np.sort_complex(naive.kron_eigvals(F)),
+                    rtol=1e-8, atol=1e-9)
+
+
+def test_backend_kron_product_sum_matmul(be):
+    rng = np.random.default_rng(43)
+    F = [rand(s, rng=rng) for s in BE_RECT]
+    G = [rand(s, rng=rng) for s in BE_RECT]
+    S = kron(*[be.asarray(A) for A in F]) + kron(*[be.asarray(A) for A in G])
+    assert type(S) is ks.KronProductSum
+    D = naive.kron_product_sum([F, G])
+    for shape in [(D.shape[1],), (D.shape[1], 2)]:
+        x = rand(shape, rng=rng)
+        got = S @ be.asarray(x)
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), D @ x, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, -1])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_backend_mode_product(be, mode, transpose):
+    rng = np.random.default_rng(44)
+    X = rng.standard_normal((3, 4, 5))
+    A = rng.standard_normal((X.shape[mode], 2) if transpose else (2, X.shape[mode]))
+    got = ks.mode_product(be.asarray(X), be.asarray(A), mode, transpose=transpose)
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.mode_product(X, A, mode, transpose),
+                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("modes", [None, [0, 2], [2, 0, 1], [-1]])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_backend_multi_mode_product(be, modes, transpose):
+    rng = np.random.default_rng(45)
+    X = rng.standard_normal((2, 3, 4, 5))
+    k = 3 if modes is None else len(modes)
+    axes = list(range(4 - k, 4)) if modes is None else [m % 4 for m in modes]
+    mats = [rng.standard_normal((X.shape[ax], 2 + i) if transpose else (2 + i, X.shape[ax]))
+            for i, ax in enumerate(axes)]
+    got = ks.multi_mode_product(be.asarray(X), [be.asarray(A) for A in mats], modes,
+                                transpose=transpose)
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.multi_mode_product(X, mats, modes, transpose),
+                    rtol=1e-12, atol=1e-12)
+
+
+def test_backend_kron_matvec(be):
+    rng = np.random.default_rng(46)
+    F = [rand(s, rng=rng) for s in BE_RECT]
+    Fb = [be.asarray(A) for A in F]
+    N = naive.kron(*F).shape[1]
+    for x in (rand(N, rng=rng), rand((N, 3), rng=rng)):
+        for factors in (Fb, F):
+            got = ks.kron_matvec(factors, be.asarray(x))
+            be.check_kind(got)
+            assert_allclose(be.to_numpy(got), naive.kron_matvec(F, x), rtol=1e-12, atol=1e-12)
+
+
+def test_dask_kron_solve_and_products_are_lazy():
+    """Dask right-hand sides: K @ b, K.T @ b, (K + K) @ b and K.solve(b) build graphs only."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(47)
+    F = [well_conditioned(n, rng) for n in (3, 4, 2)]
+    b = rng.standard_normal(24)
+    bd = da.from_array(b, chunks=5)
+    K = kron(*F)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = []
+
+        def refuse(*args, **kwargs):
+            calls.append(args)
+            raise AssertionError("a Dask graph was computed inside kronsolve")
+
+        mp.setattr(da.Array, "compute", refuse)
+        mp.setattr(da.Array, "__array__", refuse)
+        mp.setattr(dask, "compute", refuse)
+        with dask.config.set(scheduler=refuse):
+            results = [K @ bd, K.T @ bd, (K + 2 * K) @ bd, K.solve(bd)]
+        assert not calls
+    refs = [naive.kron_matvec(F, b), naive.kron_matvec([A.T for A in F], b),
+            3 * naive.kron_matvec(F, b), naive.kron_solve(F, b)]
+    for got, ref in zip(results, refs):
+        assert isinstance(got, da.Array)
+        assert_allclose(got.compute(scheduler="sync"), ref, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------- defects
+
+
+@pytest.mark.parametrize("shapes", [[(0, 0), (2, 2)], [(2, 2), (0, 0)], [(0, 3), (2, 2)],
+                                    [(2, 0), (2, 2)], [(3, 1), (2, 0), (2, 2)]], ids=str)
+def test_zero_size_factors(shapes):
+    """Empty factors give the empty (or zero) product np.kron gives."""
+    rng = np.random.default_rng(50)
+    F = [rand(s, rng=rng) for s in shapes]
+    K, D = kron(*F), naive.kron(*F)
+    assert K.shape == D.shape
+    for x in (rand(D.shape[1], rng=rng), rand((D.shape[1], 2), rng=rng)):
+        y = K @ x
+        assert y.shape == (D @ x).shape
+        assert_array_equal(y, D @ x)
+
+
+@pytest.mark.parametrize("left, right", [
+    ([(3, 2), (4, 1)], [(1, 1), (2, 5), (1, 1)]),
+    ([(1, 1), (3, 3)], [(3, 3), (1, 1)]),
+    ([(2, 1), (1, 3)], [(1, 2), (3, 1)]),
+], ids=str)
+def test_mixed_product_with_1x1_factors(left, right):
+    """K1 @ K2 where 1x1 factors sit at the cut points of the partitions."""
+    rng = np.random.default_rng(51)
+
+    def r(*s):
+        return rng.standard_normal(s)
+
+    F, G = [r(*s) for s in left], [r(*s) for s in right]
+    P = kron(*F) @ kron(*G)
+    assert isinstance(P, KronProduct)
+    assert_allclose(P.toarray(), naive.kron(*F) @ naive.kron(*G), rtol=1e-12, atol=1e-12)
+
+
+SCALINGS = {
+    "K / 2": lambda K: K / 2,
+    "2 * K": lambda K: 2 * K,
+    "K * 2.5": lambda K: K * 2.5,
+    "K * 1j": lambda K: K * 1j,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.bool_, np.int32])
+@pytest.mark.parametrize("scale", list(SCALINGS), ids=str)
+def test_scalar_multiple_keeps_numpy_dtype(dtype, scale):
+    """A Python scalar does not upcast (NumPy's rule): (K / 2) @ x32 is float32."""
+    rng = np.random.default_rng(52)
+    A, x = rand((3, 3), dtype, rng), rand(9, dtype, rng)
+    f = SCALINGS[scale]
+    y, y0 = f(kron(A, A)) @ x, f(np.kron(A, A)) @ x
+    assert y.dtype == y0.dtype
+    t = 1e-5 if y0.dtype in (np.float32, np.complex64) else 1e-12
+    assert_allclose(y, y0, rtol=t, atol=t)
+
+
+def test_masked_arrays_are_refused():
+    A = rand((2, 2))
+    Am = np.ma.masked_array(A, mask=[[False, True], [False, False]])
+    with pytest.raises((ValueError, TypeError), match="(?i)masked"):
+        ks.kron(Am, A)
+    with pytest.raises((ValueError, TypeError), match="(?i)masked"):
+        ks.multi_mode_product(np.ma.array(rand((3, 2))), [A])
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble) == np.float64,
+                    reason="np.longdouble is float64 on this platform")
+def test_long_double_is_refused_naming_the_argument():
+    A, x = rand((2, 2)), rand(4)
+    names = (str(np.dtype(np.longdouble)), "longdouble")
+    for k, factors in enumerate([(A.astype(np.longdouble), A), (A, A.astype(np.longdouble))]):
+        with pytest.raises(TypeError, match=rf"factors\[{k}\]") as info:
+            ks.kron(*factors) @ x
+        assert any(n in str(info.value) for n in names), str(info.value)
+
+
+def test_set_dense_limit_type_error():
+    with pytest.raises(TypeError, match="nbytes"):
+        ks.set_dense_limit("x")

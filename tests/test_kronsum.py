@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from functools import reduce
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive import mode_product_naive
 from numpy.testing import assert_allclose, assert_array_equal
 
 from kronsolve import KronProductSum, KronSum, kron, kronsum, set_dense_limit
@@ -25,18 +25,6 @@ def rand(shape, dtype=np.float64, rng=RNG):
     return x.astype(dtype)
 
 
-def dense_kronsum(*mats):
-    """``Σ_k I ⊗ ... ⊗ A_k ⊗ ... ⊗ I`` with np.kron."""
-    mats = [A.toarray() if sp.issparse(A) else np.asarray(A) for A in mats]
-    eyes = [np.eye(A.shape[0]) for A in mats]
-    total = 0
-    for k, A in enumerate(mats):
-        f = list(eyes)
-        f[k] = A
-        total = total + reduce(np.kron, f)
-    return total
-
-
 SIZES = [(3,), (1, 1), (2, 3), (4, 1, 3), (2, 3, 4), (3, 2, 2, 2), (1, 5, 1)]
 
 
@@ -45,7 +33,7 @@ SIZES = [(3,), (1, 1), (2, 3), (4, 1, 3), (2, 3, 4), (3, 2, 2, 2), (1, 5, 1)]
 def test_against_dense(ns, dtype):
     mats = [rand((n, n), dtype) for n in ns]
     K = kronsum(*mats)
-    D = dense_kronsum(*mats).astype(dtype)
+    D = naive.kronsum(*mats).astype(dtype)
     N = int(np.prod(ns))
     assert K.shape == (N, N) and K.dtype == np.dtype(dtype) and K.ndim == 2
     rtol = 1e-5 if dtype == np.float32 else 1e-12
@@ -79,9 +67,9 @@ def test_c_order_mode_product_convention(ns, seed):
     rng = np.random.default_rng(seed)
     mats = [rng.standard_normal((n, n)) for n in ns]
     X = rng.standard_normal(ns)
-    Y = sum(mode_product_naive(X, A, k) for k, A in enumerate(mats))
+    Y = sum(naive.mode_product(X, A, k) for k, A in enumerate(mats))
     assert_allclose(kronsum(*mats) @ X.ravel(), Y.ravel(), rtol=1e-12, atol=1e-12)
-    assert_allclose(kronsum(*mats).toarray(), dense_kronsum(*mats), rtol=1e-13, atol=1e-13)
+    assert_allclose(kronsum(*mats).toarray(), naive.kronsum(*mats), rtol=1e-13, atol=1e-13)
 
 
 def test_np_kron_ordering_three_factors():
@@ -96,13 +84,13 @@ def test_nested_and_sum_and_products():
     A, B, C = rand((2, 2)), rand((3, 3)), rand((2, 2))
     K = kronsum(kronsum(A, B), C)
     assert isinstance(K, KronSum) and len(K.mats) == 3
-    D = dense_kronsum(A, B, C)
+    D = naive.kronsum(A, B, C)
     assert_allclose(K.toarray(), D, rtol=1e-13)
     # KronSum + KronSum with the same partition stays a KronSum
     K2 = kronsum(C, B, A)
     S = K + K2
     assert isinstance(S, KronSum)
-    assert_allclose(S.toarray(), D + dense_kronsum(C, B, A), rtol=1e-13)
+    assert_allclose(S.toarray(), D + naive.kronsum(C, B, A), rtol=1e-13)
     # with a KronProduct it becomes a KronProductSum
     P = kron(A, B, C)
     S2 = K + P
@@ -133,7 +121,7 @@ def test_sparse_factors():
     n = 5
     T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
     K = kronsum(T, T)
-    D = dense_kronsum(T, T)
+    D = naive.kronsum(T, T)
     x = rand(n * n)
     assert_allclose(K @ x, D @ x, rtol=1e-13)
     assert_allclose(K.toarray(), D)
@@ -149,7 +137,7 @@ def test_solve_and_eigvals(ns):
         A = rng.standard_normal((n, n))
         mats.append(A @ A.T + n * np.eye(n))
     K = kronsum(*mats)
-    D = dense_kronsum(*mats)
+    D = naive.kronsum(*mats)
     N = D.shape[0]
     b = rng.standard_normal(N)
     assert_allclose(K.solve(b), np.linalg.solve(D, b), rtol=1e-11)
@@ -172,7 +160,7 @@ def test_nonsymmetric_eigvals_and_solve():
     A = rng.standard_normal((3, 3)) + 4 * np.eye(3)
     B = rng.standard_normal((2, 2)) + 4 * np.eye(2)
     K = kronsum(A, B)
-    D = dense_kronsum(A, B)
+    D = naive.kronsum(A, B)
     ev = K.eigvals()
     assert_allclose(np.sort_complex(ev), np.sort_complex(np.linalg.eigvals(D)), rtol=1e-10)
     b = rng.standard_normal(6)
@@ -232,3 +220,93 @@ def test_factor_inputs_not_modified():
     assert_array_equal(A, A0)
     assert_array_equal(B, B0)
     assert_array_equal(x, x0)
+
+
+# ------------------------------------------------------------------ backends
+# KronSum on the array library of the ``be`` fixture (conftest.py): inputs
+# converted with be.asarray, results of the backend's kind (scalars: NumPy
+# scalars for Dask), equal to the references of naive.py.
+
+
+def _spd(rng, n):
+    A = rng.standard_normal((n, n))
+    return A @ A.T + n * np.eye(n)
+
+
+def test_backend_kronsum_is_a_kronsum(be):
+    rng = np.random.default_rng(60)
+    A, B, C = (_spd(rng, n) for n in (2, 3, 2))
+    K = kronsum(be.asarray(A), be.asarray(B))
+    assert type(K) is KronSum
+    assert K.shape == (6, 6)
+    assert type(kronsum(K, be.asarray(C))) is KronSum
+    assert type(K.T) is KronSum
+    assert type(2.0 * K) is KronSum
+    # a sum with the same partition stays a Kronecker sum
+    assert type(K + kronsum(be.asarray(C), be.asarray(B))) is KronSum
+
+
+@pytest.mark.parametrize("kind", ["sym", "gen"])
+def test_backend_kronsum_methods(be, kind):
+    """@, toarray, diagonal, trace, eigvals and solve (with shifts) of backend factors."""
+    rng = np.random.default_rng(61)
+    ns = (3, 2, 4)
+    if kind == "sym":
+        mats = [_spd(rng, n) for n in ns]
+    else:
+        mats = [rng.standard_normal((n, n)) + 2 * n * np.eye(n) for n in ns]
+    K = kronsum(*[be.asarray(A) for A in mats])
+    D = naive.kronsum(*mats)
+    N = D.shape[0]
+    for shape in [(N,), (N, 2), (2, N, 3)]:
+        x = rng.standard_normal(shape)
+        got = K @ be.asarray(x)
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), D @ x, rtol=1e-12, atol=1e-12)
+    dense = K.toarray()
+    be.check_kind(dense)
+    assert_allclose(be.to_numpy(dense), D, rtol=1e-13, atol=1e-13)
+    diag = K.diagonal()
+    be.check_kind(diag)
+    assert_allclose(be.to_numpy(diag), np.diagonal(D), rtol=1e-13)
+    assert_allclose(be.scalar(K.trace()), np.trace(D), rtol=1e-12)
+    ev = K.eigvals()
+    be.check_kind(ev)
+    assert_allclose(np.sort_complex(be.to_numpy(ev).astype(complex)),
+                    np.sort_complex(naive.kronsum_eigvals(*mats)), rtol=1e-10, atol=1e-10)
+    for b in (rng.standard_normal(N), rng.standard_normal((N, 2))):
+        for shift in (0.0, 0.75):
+            got = K.solve(be.asarray(b), shift=shift) if shift else K.solve(be.asarray(b))
+            be.check_kind(got)
+            ref = np.linalg.solve(naive.kronsum_with_masses(mats, shift=shift), b)
+            assert_allclose(be.to_numpy(got), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_dask_kronsum_products_and_solve_are_lazy():
+    """Dask right-hand sides with NumPy factors: K @ x and K.solve(b) build graphs only."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(62)
+    mats = [_spd(rng, n) for n in (3, 4, 2)]
+    b = rng.standard_normal(24)
+    bd = da.from_array(b, chunks=5)
+    K = kronsum(*mats)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = []
+
+        def refuse(*args, **kwargs):
+            calls.append(args)
+            raise AssertionError("a Dask graph was computed inside kronsolve")
+
+        mp.setattr(da.Array, "compute", refuse)
+        mp.setattr(da.Array, "__array__", refuse)
+        mp.setattr(dask, "compute", refuse)
+        with dask.config.set(scheduler=refuse):
+            results = [K @ bd, K.solve(bd), K.solve(bd, shift=0.5)]
+        assert not calls
+    D = naive.kronsum(*mats)
+    refs = [D @ b, np.linalg.solve(D, b), np.linalg.solve(D + 0.5 * np.eye(24), b)]
+    for got, ref in zip(results, refs):
+        assert isinstance(got, da.Array)
+        assert_allclose(got.compute(scheduler="sync"), ref, rtol=1e-10, atol=1e-12)

@@ -36,13 +36,13 @@ def test_matmat_is_one_contraction(monkeypatch):
     K = kron(rng.standard_normal((3, 3)), rng.standard_normal((4, 4)))
     L = K.aslinearoperator()
     calls = []
-    orig = type(K)._matmul_checked
+    orig = type(K)._apply
 
-    def counting(self, x):
+    def counting(self, be, x, like):
         calls.append(x.shape)
-        return orig(self, x)
+        return orig(self, be, x, like)
 
-    monkeypatch.setattr(type(K), "_matmul_checked", counting)
+    monkeypatch.setattr(type(K), "_apply", counting)
     X = rng.standard_normal((12, 7))
     assert_allclose(L.matmat(X), K.toarray() @ X)
     assert calls == [(12, 7)]

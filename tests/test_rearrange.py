@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,23 +14,7 @@ from kronsolve import _kernels
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-# --- the seed notebook's formulas (cells 135 and 136), verbatim --------------------
-def seed_RM_1(M, m1, n1, m2, n2):
-    return M.reshape(m1, n1, m2 * n2, order='C').transpose(0, 2, 1).reshape(m1, m2, n1, n2, order='C').transpose(0, 1, 3, 2).reshape(m1 * n1, m2 * n2, order='F')  # noqa: E501
-
-
-def seed_RM_2(M, m1, n1, m2, n2):
-    return M.reshape(m2, m1, n2, n1, order='F').transpose(0, 2, 1, 3).reshape(m2 * n2, m1, n1, order='F').\
-        transpose(1, 2, 0).reshape(m1 * n1, m2 * n2, order='F')  # noqa: E501
-
-
-def naive_rearrange(M, m1, n1, m2, n2):
-    """Row i + j*m1 is vec(block (i, j)) -- the definition, by loops."""
-    rows = []
-    for j in range(n1):
-        for i in range(m1):
-            rows.append(M[i * m2:(i + 1) * m2, j * n2:(j + 1) * n2].flatten("F"))
-    return np.array(rows).reshape(m1 * n1, m2 * n2)
+# The seed notebook's formulas (cells 135 and 136) and the loop reference live in naive.py.
 
 
 def seed_M(m1, n1, m2, n2):
@@ -45,8 +30,8 @@ def test_seed_cell_134_strings(backend):
     with _kernels._use_backend(backend):
         R = ks.rearrange(M, (m1, n1), (m2, n2))
     assert R.dtype == M.dtype
-    np.testing.assert_array_equal(R, seed_RM_1(M, m1, n1, m2, n2))
-    np.testing.assert_array_equal(R, seed_RM_2(M, m1, n1, m2, n2))
+    np.testing.assert_array_equal(R, naive.seed_RM_1(M, m1, n1, m2, n2))
+    np.testing.assert_array_equal(R, naive.seed_RM_2(M, m1, n1, m2, n2))
     assert R[:2].tolist() == [["11", "21", "12", "22"], ["31", "41", "32", "42"]]
     with _kernels._use_backend(backend):
         np.testing.assert_array_equal(ks.unrearrange(R, (m1, n1), (m2, n2)), M)
@@ -66,9 +51,9 @@ def test_rearrange_matches_seed(m1, n1, m2, n2, dtype):
         M = M.astype(object)
     else:
         M = np.arange(M.size).reshape(M.shape).astype(dtype)
-    expected = seed_RM_1(M, m1, n1, m2, n2)
-    np.testing.assert_array_equal(expected, seed_RM_2(M, m1, n1, m2, n2))
-    np.testing.assert_array_equal(expected, naive_rearrange(M, m1, n1, m2, n2))
+    expected = naive.seed_RM_1(M, m1, n1, m2, n2)
+    np.testing.assert_array_equal(expected, naive.seed_RM_2(M, m1, n1, m2, n2))
+    np.testing.assert_array_equal(expected, naive.rearrange(M, (m1, n1), (m2, n2)))
     for backend in ("numpy", "numba"):
         with _kernels._use_backend(backend):
             R = ks.rearrange(M, (m1, n1), (m2, n2))
@@ -117,7 +102,7 @@ def test_layouts(backend, dtype, m1, n1, m2, n2):
         with _kernels._use_backend(backend):
             R = ks.rearrange(v, (m1, n1), (m2, n2))
             back = ks.unrearrange(np.asfortranarray(R), (m1, n1), (m2, n2))
-        np.testing.assert_array_equal(R, seed_RM_1(np.array(v), m1, n1, m2, n2), err_msg=name)
+        np.testing.assert_array_equal(R, naive.seed_RM_1(np.array(v), m1, n1, m2, n2), err_msg=name)
         np.testing.assert_array_equal(back, v, err_msg=name)
 
 
@@ -126,7 +111,7 @@ def test_large_default_backend_and_out():
     m1, n1, m2, n2 = 24, 30, 20, 18
     rng = np.random.default_rng(3)
     M = rng.standard_normal((m1 * m2, n1 * n2))
-    expected = seed_RM_1(M, m1, n1, m2, n2)
+    expected = naive.seed_RM_1(M, m1, n1, m2, n2)
     out = np.empty((m1 * n1, m2 * n2))
     assert ks.rearrange(M, (m1, n1), (m2, n2), out=out) is out
     np.testing.assert_array_equal(out, expected)
@@ -176,7 +161,7 @@ def test_errors():
 def test_kernel_block_edges(dtype, m1, n1, m2, n2):
     """Shapes whose blocks do not divide the axes (partial blocks on every axis)."""
     M = np.arange(m1 * m2 * n1 * n2).reshape(m1 * m2, n1 * n2).astype(dtype)
-    expected = seed_RM_1(M, m1, n1, m2, n2)
+    expected = naive.seed_RM_1(M, m1, n1, m2, n2)
     with _kernels._use_backend("numba"):
         R = ks.rearrange(M, (m1, n1), (m2, n2))
         back = ks.unrearrange(R, (m1, n1), (m2, n2))
@@ -185,3 +170,14 @@ def test_kernel_block_edges(dtype, m1, n1, m2, n2):
     np.testing.assert_array_equal(back, M)
     np.testing.assert_array_equal(S, M.reshape(m1, m2, n1, n2).transpose(1, 0, 3, 2)
                                   .reshape(M.shape))
+
+
+@pytest.mark.parametrize("m1, n1, m2, n2", [(3, 2, 2, 2), (1, 5, 7, 1), (2, 3, 4, 1), (0, 2, 3, 2)])
+def test_unrearrange_matches_naive_loops(m1, n1, m2, n2):
+    rng = np.random.default_rng(m1 + 3 * n2)
+    R = rng.standard_normal((m1 * n1, m2 * n2))
+    M = ks.unrearrange(R, (m1, n1), (m2, n2))
+    np.testing.assert_array_equal(M, naive.unrearrange(R, (m1, n1), (m2, n2)))
+    np.testing.assert_array_equal(naive.rearrange(M, (m1, n1), (m2, n2)), R)
+    np.testing.assert_array_equal(ks.rearrange(M, (m1, n1), (m2, n2)),
+                                  naive.rearrange(M, (m1, n1), (m2, n2)))

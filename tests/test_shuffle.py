@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
 import textwrap
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,9 +19,7 @@ from kronsolve import _kernels
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-# --- the seed notebook's formula (cell 132), verbatim -----------------------------
-def seed_perfect_shuffle(p, r):
-    return np.array(list(itertools.chain(*(range(i, p * r, r) for i in range(r)))))
+# The seed notebook's formula (cell 132) and the loop references live in naive.py.
 
 
 def backends():
@@ -70,7 +68,7 @@ def test_perfect_shuffle_matches_seed(p, r):
     got = ks.perfect_shuffle(p, r)
     assert got.dtype.kind == "i"
     assert got.shape == (p * r,)
-    np.testing.assert_array_equal(got, seed_perfect_shuffle(p, r))
+    np.testing.assert_array_equal(got, naive.seed_perfect_shuffle(p, r))
 
 
 @pytest.mark.parametrize("p, r", [(1, 1), (3, 2), (2, 3), (5, 7), (16, 1), (1, 9)])
@@ -122,8 +120,8 @@ def test_shuffle_dtypes(backend, dtype):
         got = ks.shuffle(x, 5, 7, axis=1)
         got0 = ks.shuffle(x, 3, 2, axis=0)
     assert got.dtype == x.dtype
-    np.testing.assert_array_equal(got, x[:, seed_perfect_shuffle(5, 7)])
-    np.testing.assert_array_equal(got0, x[seed_perfect_shuffle(3, 2)])
+    np.testing.assert_array_equal(got, x[:, naive.seed_perfect_shuffle(5, 7)])
+    np.testing.assert_array_equal(got0, x[naive.seed_perfect_shuffle(3, 2)])
 
 
 @SETTINGS
@@ -138,7 +136,7 @@ def test_shuffle_any_axis(shape, data):
     shape = list(shape)
     shape[axis] = p * r
     x = sample(tuple(shape), np.float64)
-    expected = np.take(x, seed_perfect_shuffle(p, r), axis=axis)
+    expected = np.take(x, naive.seed_perfect_shuffle(p, r), axis=axis)
     for backend in ("numpy", "numba"):
         with _kernels._use_backend(backend):
             got = ks.shuffle(x, p, r, axis=axis)
@@ -147,7 +145,7 @@ def test_shuffle_any_axis(shape, data):
 
 def test_shuffle_vector_and_ones():
     x = np.arange(12)
-    np.testing.assert_array_equal(ks.shuffle(x, 4, 3), x[seed_perfect_shuffle(4, 3)])
+    np.testing.assert_array_equal(ks.shuffle(x, 4, 3), x[naive.seed_perfect_shuffle(4, 3)])
     np.testing.assert_array_equal(ks.shuffle(x, 1, 12), x)
     np.testing.assert_array_equal(ks.shuffle(x, 12, 1), x)
     assert ks.shuffle(np.zeros((0, 3)), 0, 5).shape == (0, 3)
@@ -178,8 +176,8 @@ def test_shuffle_layouts(backend):
         with _kernels._use_backend(backend):
             got = ks.shuffle(v, 5, 2, axis=1)
             got0 = ks.shuffle(v, 4, 3, axis=0)
-        np.testing.assert_array_equal(got, v[:, seed_perfect_shuffle(5, 2)], err_msg=name)
-        np.testing.assert_array_equal(got0, v[seed_perfect_shuffle(4, 3)], err_msg=name)
+        np.testing.assert_array_equal(got, v[:, naive.seed_perfect_shuffle(5, 2)], err_msg=name)
+        np.testing.assert_array_equal(got0, v[naive.seed_perfect_shuffle(4, 3)], err_msg=name)
 
 
 def test_shuffle_many_axes_strided():
@@ -187,13 +185,13 @@ def test_shuffle_many_axes_strided():
     x = sample((3, 4, 5, 6, 8), np.int32)[:, ::2, :, ::2, ::2]
     with _kernels._use_backend("numba"):
         got = ks.shuffle(x, 2, 2, axis=4)
-    np.testing.assert_array_equal(got, x[..., seed_perfect_shuffle(2, 2)])
+    np.testing.assert_array_equal(got, x[..., naive.seed_perfect_shuffle(2, 2)])
 
 
 @backends()
 def test_shuffle_out(backend):
     x = sample((8, 9), np.float64)
-    expected = x[:, seed_perfect_shuffle(3, 3)]
+    expected = x[:, naive.seed_perfect_shuffle(3, 3)]
     with _kernels._use_backend(backend):
         out = np.empty_like(x)
         assert ks.shuffle(x, 3, 3, axis=1, out=out) is out
@@ -250,7 +248,7 @@ def test_shuffle2_matches_seed(p1, r1, p2, r2, fortran):
     M = sample((p1 * r1, p2 * r2), np.float64, seed=p1 + r2)
     if fortran:
         M = np.asfortranarray(M)
-    expected = M[seed_perfect_shuffle(p1, r1), :][:, seed_perfect_shuffle(p2, r2)]
+    expected = M[naive.seed_perfect_shuffle(p1, r1), :][:, naive.seed_perfect_shuffle(p2, r2)]
     for backend in ("numpy", "numba"):
         with _kernels._use_backend(backend):
             np.testing.assert_array_equal(ks.shuffle2(M, (p1, r1), (p2, r2)), expected)
@@ -263,7 +261,7 @@ def test_shuffle2_dtypes_and_layouts(backend, dtype):
     for name, v in _layouts(x):
         with _kernels._use_backend(backend):
             got = ks.shuffle2(v, (3, 5), (7, 2))
-        expected = v[seed_perfect_shuffle(3, 5), :][:, seed_perfect_shuffle(7, 2)]
+        expected = v[naive.seed_perfect_shuffle(3, 5), :][:, naive.seed_perfect_shuffle(7, 2)]
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
@@ -281,7 +279,7 @@ def test_shuffle2_swaps_kron(backend, m1, n1, m2, n2):
 
 def test_shuffle2_out_and_large():
     M = sample((300, 240), np.float32)
-    expected = M[seed_perfect_shuffle(20, 15), :][:, seed_perfect_shuffle(16, 15)]
+    expected = M[naive.seed_perfect_shuffle(20, 15), :][:, naive.seed_perfect_shuffle(16, 15)]
     out = np.empty_like(M)
     assert ks.shuffle2(M, (20, 15), (16, 15), out=out) is out
     np.testing.assert_array_equal(out, expected)
@@ -412,7 +410,7 @@ def test_cache_folder_turns_unwritable(tmp_path, monkeypatch):
     with _kernels._use_backend("numba"):
         got = ks.shuffle2(x, (20, 10), (12, 15))
     np.testing.assert_array_equal(
-        got, x[seed_perfect_shuffle(20, 10)][:, seed_perfect_shuffle(12, 15)]
+        got, x[naive.seed_perfect_shuffle(20, 10)][:, naive.seed_perfect_shuffle(12, 15)]
     )
     assert _kernels._state["kernel"] is not kern
 
@@ -464,3 +462,21 @@ def test_streaming_stores(monkeypatch, dtype, lead, m1, n1, m2, n2):
         assert got.tobytes() == ref.tobytes()
     np.testing.assert_array_equal(results["numba"][1], M)
     assert any(streamed) == (np.dtype(dtype).itemsize in (4, 8))
+
+
+# --- against the loop references of naive.py ----------------------------------------
+@pytest.mark.parametrize("p, r", [(0, 3), (1, 1), (3, 2), (2, 3), (4, 5), (6, 1)])
+def test_matches_naive_loops(p, r):
+    """perfect_shuffle, commutation_matrix, shuffle and shuffle2 against index loops."""
+    np.testing.assert_array_equal(ks.perfect_shuffle(p, r), naive.perfect_shuffle(p, r))
+    np.testing.assert_array_equal(naive.perfect_shuffle(p, r), naive.seed_perfect_shuffle(p, r))
+    np.testing.assert_array_equal(ks.commutation_matrix(p, r).toarray(),
+                                  naive.commutation_matrix(p, r))
+    x = sample((2, p * r, 3), np.float64, seed=p + 10 * r)
+    for axis in (1, -2):
+        np.testing.assert_array_equal(ks.shuffle(x, p, r, axis=axis),
+                                      naive.shuffle(x, p, r, axis=axis))
+    M = sample((p * r, 6), np.int16, seed=p * r)
+    np.testing.assert_array_equal(ks.shuffle2(M, (p, r), (2, 3)), naive.shuffle2(M, (p, r), (2, 3)))
+    np.testing.assert_array_equal(ks.shuffle2(M.T, (3, 2), (p, r)),
+                                  naive.shuffle2(M.T, (3, 2), (p, r)))

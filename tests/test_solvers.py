@@ -5,22 +5,20 @@ from __future__ import annotations
 import threading
 import tracemalloc
 import warnings
-from functools import reduce
 
+import naive
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from naive import mode_product_naive
 from numpy.testing import assert_allclose, assert_array_equal
 
 import kronsolve as ks
 from kronsolve import (
     KronSumSolver,
     kronsum,
-    multi_mode_product,
     solve_kronsum,
     solve_sylvester,
     solve_sylvester3d,
@@ -54,23 +52,6 @@ def gen_factor(rng, lam, complex_=False):
     return (V * lam) @ np.linalg.inv(V)
 
 
-def apply_op(X, mats, masses=None, shift=0.0):
-    """``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·(X ×₁ M1 ... ×_d Md)`` in double precision."""
-    d = len(mats)
-    wide = np.complex128 if any(np.iscomplexobj(a) for a in (X, *mats)) or np.iscomplexobj(
-        shift) else np.float64
-    X = np.asarray(X, dtype=wide)
-    ns = [A.shape[0] for A in mats]
-    Ms = [np.eye(n) if masses is None or masses[k] is None else np.asarray(masses[k], wide)
-          for k, n in enumerate(ns)]
-    out = shift * multi_mode_product(X, Ms) if shift != 0 else np.zeros_like(X)
-    for k in range(d):
-        f = list(Ms)
-        f[k] = np.asarray(mats[k], wide)
-        out = out + multi_mode_product(X, f)
-    return out
-
-
 def op_norm_bound(mats, masses=None, shift=0.0):
     """Upper bound of the 2-norm of the operator."""
     n2 = [np.linalg.norm(np.asarray(A, np.complex128), 2) for A in mats]
@@ -82,23 +63,11 @@ def op_norm_bound(mats, masses=None, shift=0.0):
 
 def scaled_residual(B, X, mats, masses=None, shift=0.0):
     eps = np.finfo(np.result_type(X.dtype, np.float32)).eps
-    R = np.asarray(B, np.complex128) - apply_op(X, mats, masses, shift)
+    R = np.asarray(B, np.complex128) - naive.apply_kronsum(X, mats, masses, shift)
     nx = np.linalg.norm(X.astype(np.complex128))
     if nx == 0:
         return 0.0
     return np.linalg.norm(R) / (op_norm_bound(mats, masses, shift) * nx * eps)
-
-
-def dense_op(mats, masses=None, shift=0.0):
-    ns = [A.shape[0] for A in mats]
-    Ms = [np.eye(n) if masses is None or masses[k] is None else masses[k]
-          for k, n in enumerate(ns)]
-    total = shift * reduce(np.kron, Ms)
-    for k in range(len(mats)):
-        f = list(Ms)
-        f[k] = mats[k]
-        total = total + reduce(np.kron, f)
-    return total
 
 
 def rand(rng, shape, dtype):
@@ -192,7 +161,7 @@ def test_matches_dense_solve(ns, kind, dtype):
     B = rand(rng, ns, dtype)
     for shift in (0.0, 0.7):
         X = solve_kronsum(B, mats, shift=shift)
-        ref = np.linalg.solve(dense_op(mats, shift=shift), B.ravel())
+        ref = np.linalg.solve(naive.kronsum_with_masses(mats, shift=shift), B.ravel())
         assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
 
 
@@ -203,16 +172,16 @@ def test_matches_dense_solve_with_masses(ns):
     masses = [sym_factor(rng, rng.uniform(1, 2, n)) for n in ns]
     B = rng.standard_normal(ns)
     X = solve_kronsum(B, mats, masses=masses, shift=0.4)
-    ref = np.linalg.solve(dense_op(mats, masses, 0.4), B.ravel())
+    ref = np.linalg.solve(naive.kronsum_with_masses(mats, masses, 0.4), B.ravel())
     assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
     # non-symmetric factors with masses go through the generalized eig
     gen = [gen_factor(rng, rng.uniform(1, 3, n)) for n in ns]
     X = solve_kronsum(B, gen, masses=masses, shift=0.4)
-    ref = np.linalg.solve(dense_op(gen, masses, 0.4), B.ravel())
+    ref = np.linalg.solve(naive.kronsum_with_masses(gen, masses, 0.4), B.ravel())
     assert_allclose(X.ravel(), ref, rtol=1e-9, atol=1e-11)
     # a None entry stands for the identity
     X = solve_kronsum(B, mats, masses=[None] + masses[1:])
-    ref = np.linalg.solve(dense_op(mats, [None] + masses[1:]), B.ravel())
+    ref = np.linalg.solve(naive.kronsum_with_masses(mats, [None] + masses[1:]), B.ravel())
     assert_allclose(X.ravel(), ref, rtol=1e-10, atol=1e-12)
 
 
@@ -290,7 +259,7 @@ def test_sylvester3d_distinct_factors_and_batch():
     rng = np.random.default_rng(5)
     A1, A2, A3 = (sym_factor(rng, rng.uniform(1, 2, n)) for n in (3, 4, 5))
     X = rng.standard_normal((2, 3, 4, 5))
-    B = apply_op(X, [A1, A2, A3], shift=0.5)
+    B = naive.apply_kronsum(X, [A1, A2, A3], shift=0.5)
     Y = solve_sylvester3d(B, A1, A2, A3, shift=0.5)
     assert_allclose(Y, X, rtol=1e-11, atol=1e-12)
     for i in range(2):
@@ -355,7 +324,7 @@ def test_solver_many_solves_and_shifts():
     for shift in (0.0, 1.5, -0.5, 2j):
         B = rng.standard_normal((3, 4, 5, 6))
         X = solver.solve(B, shift=shift)
-        assert_allclose(apply_op(X, mats, shift=shift), B, atol=1e-12)
+        assert_allclose(naive.apply_kronsum(X, mats, shift=shift), B, atol=1e-12)
         assert (X.dtype.kind == "c") == isinstance(shift, complex)
     assert_allclose(np.sort(np.concatenate(solver.eigenvalues)),
                     np.sort(np.concatenate([np.linalg.eigvalsh(A) for A in mats])))
@@ -366,7 +335,7 @@ def test_sparse_factors_accepted():
     T = sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
     B = np.random.default_rng(0).standard_normal((n, n))
     X = solve_kronsum(B, [T, T])
-    assert_allclose(apply_op(X, [T.toarray()] * 2), B, atol=1e-12)
+    assert_allclose(naive.apply_kronsum(X, [T.toarray()] * 2), B, atol=1e-12)
 
 
 def test_dtypes_real_stays_real():
@@ -382,7 +351,7 @@ def test_dtypes_real_stays_real():
     R = np.array([[1.0, -2.0], [2.0, 1.0]])  # eigenvalues 1 ± 2i
     X = solve_kronsum(np.ones((2, 2)), [R, R])
     assert X.dtype == np.float64
-    assert_allclose(apply_op(X, [R, R]), np.ones((2, 2)), atol=1e-13)
+    assert_allclose(naive.apply_kronsum(X, [R, R]), np.ones((2, 2)), atol=1e-13)
     # a real non-symmetric factor with real eigenvalues stays in real arithmetic
     U = np.array([[2.0, 1.0], [0.0, 3.0]])
     assert KronSumSolver([U])._modes[0].real
@@ -521,7 +490,7 @@ def test_inputs_not_modified_and_overwrite_b():
     Bw = B.copy()
     Y = solve_kronsum(Bw, gen, overwrite_b=True)
     assert Y is Bw and Y.dtype == np.float64
-    assert_allclose(apply_op(Y, gen), B, atol=1e-12)
+    assert_allclose(naive.apply_kronsum(Y, gen), B, atol=1e-12)
 
 
 def _peak_extra(fn):
@@ -556,7 +525,7 @@ def test_peak_memory(shape):
     solver = KronSumSolver(mats)
     peak, X = _peak_extra(lambda: solver.solve(B))
     assert peak <= 2 * B.nbytes + small, peak / B.nbytes
-    assert_allclose(apply_op(X, mats), B, atol=1e-11)
+    assert_allclose(naive.apply_kronsum(X, mats), B, atol=1e-11)
     Bw = B.copy()
     peak, X = _peak_extra(lambda: solver.solve(Bw, overwrite_b=True))
     assert peak <= B.nbytes + small, peak / B.nbytes
@@ -572,8 +541,8 @@ def test_mode_product_convention():
     A1, A2, A3 = (gen_factor(rng, rng.uniform(1, 2, n)) for n in (2, 3, 4))
     B = rng.standard_normal((2, 3, 4))
     X = solve_kronsum(B, [A1, A2, A3])
-    lhs = (mode_product_naive(X, A1, 0) + mode_product_naive(X, A2, 1)
-           + mode_product_naive(X, A3, 2))
+    lhs = (naive.mode_product(X, A1, 0) + naive.mode_product(X, A2, 1)
+           + naive.mode_product(X, A3, 2))
     assert_allclose(lhs, B, atol=1e-12)
     assert ks.solve_kronsum is solve_kronsum
 
@@ -618,7 +587,9 @@ def test_small_path_equals_solver(ns, same, shift, tier):
     """The one-shot path of small problems gives exactly the solver's result, with
     either tier of small eigendecompositions."""
     from kronsolve import _smalleig
-    from kronsolve._solvers import _solve_small
+    from kronsolve._backends.numpy import NUMPY
+
+    _solve_small = NUMPY.solve_small
 
     rng = np.random.default_rng(sum(ns) + 7 * same)
     A0 = sym_factor(rng, rng.uniform(1, 2, ns[0]))
@@ -641,7 +612,10 @@ def put(M, index, value):
 
 def test_small_path_declines_what_it_does_not_handle():
     """Anything but a real, exactly symmetric, definite, small problem goes the general way."""
-    from kronsolve._solvers import _FRONT_MAX, _solve_small
+    from kronsolve._backends._transform import _FRONT_MAX
+    from kronsolve._backends.numpy import NUMPY
+
+    _solve_small = NUMPY.solve_small
 
     rng = np.random.default_rng(3)
     A = sym_factor(rng, rng.uniform(1, 2, 6))
@@ -679,3 +653,186 @@ def test_small_path_declines_what_it_does_not_handle():
         solve_kronsum(B, [A, A], shift=-float(np.linalg.eigvalsh(A)[0]) * 2)
     X = solve_kronsum(B, [A, A + 0.1 * N])
     assert scaled_residual(B, X, [A, A + 0.1 * N]) <= 30
+
+
+# ------------------------------------------------------------------ backends
+# solve_kronsum, solve_sylvester3d and KronSumSolver (masses and shifts
+# included) on the array library of the ``be`` fixture (conftest.py): inputs
+# converted with be.asarray, results of the backend's kind, equal to the dense
+# solves of naive.py.
+
+
+def _problem(rng, ns, kind):
+    make = sym_factor if kind == "sym" else gen_factor
+    return [make(rng, rng.uniform(1, 3, n)) for n in ns]
+
+
+def test_backend_solver_is_a_kronsumsolver(be):
+    rng = np.random.default_rng(70)
+    mats = _problem(rng, (3, 4), "sym")
+    solver = KronSumSolver([be.asarray(A) for A in mats])
+    assert type(solver) is KronSumSolver
+    assert solver.shape == (3, 4) and solver.ndim == 2
+    M = sym_factor(rng, rng.uniform(1, 2, 3))
+    solver = KronSumSolver([be.asarray(A) for A in mats], masses=[be.asarray(M), None])
+    assert type(solver) is KronSumSolver
+
+
+@pytest.mark.parametrize("kind", ["sym", "gen"])
+@pytest.mark.parametrize("batch", [(), (2,)], ids=str)
+def test_backend_solve_kronsum(be, kind, batch):
+    rng = np.random.default_rng(71)
+    mats = _problem(rng, (3, 4, 2), kind)
+    B = rng.standard_normal(batch + (3, 4, 2))
+    t = 1e-10 if kind == "sym" else 1e-8
+    for shift in (0.0, 0.7):
+        got = solve_kronsum(be.asarray(B), [be.asarray(A) for A in mats], shift=shift)
+        be.check_kind(got)
+        assert got.shape == B.shape
+        assert_allclose(be.to_numpy(got), naive.solve_kronsum(B, mats, shift=shift),
+                        rtol=t, atol=t)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.4])
+def test_backend_solve_kronsum_masses(be, shift):
+    rng = np.random.default_rng(72)
+    mats = _problem(rng, (3, 4), "sym")
+    masses = [sym_factor(rng, rng.uniform(1, 2, 3)), None]
+    B = rng.standard_normal((3, 4))
+    got = solve_kronsum(be.asarray(B), [be.asarray(A) for A in mats],
+                        masses=[be.asarray(masses[0]), None], shift=shift)
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.solve_kronsum(B, mats, masses, shift),
+                    rtol=1e-10, atol=1e-12)
+
+
+def test_backend_solve_sylvester3d(be):
+    rng = np.random.default_rng(73)
+    A1, A2, A3 = _problem(rng, (3, 4, 5), "sym")
+    B = rng.standard_normal((2, 3, 4, 5))
+    ref = naive.solve_sylvester3d(B, A1, A2, A3, shift=0.5)
+    for factors in ([be.asarray(A) for A in (A1, A2, A3)], [A1, A2, A3]):
+        got = solve_sylvester3d(be.asarray(B), *factors, shift=0.5)
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), ref, rtol=1e-10, atol=1e-12)
+    # A2 and A3 default to A
+    C = rng.standard_normal((3, 3, 3))
+    got = solve_sylvester3d(be.asarray(C), be.asarray(A1))
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.solve_sylvester3d(C, A1), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_masses", [False, True])
+def test_backend_kronsum_solver_shifts_and_masses(be, with_masses):
+    rng = np.random.default_rng(74)
+    mats = _problem(rng, (3, 4, 2), "sym")
+    masses = ([sym_factor(rng, rng.uniform(1, 2, n)) for n in (3, 4)] + [None]
+              if with_masses else None)
+    bmasses = None if masses is None else [None if M is None else be.asarray(M) for M in masses]
+    solver = KronSumSolver([be.asarray(A) for A in mats], masses=bmasses)
+    shifts = (0.0, 1.5, -0.3) if with_masses else (0.0, 1.5, -0.3, 0.5j)
+    for shift in shifts:
+        B = rng.standard_normal((2, 3, 4, 2))
+        got = solver.solve(be.asarray(B), shift=shift)
+        be.check_kind(got)
+        assert_allclose(be.to_numpy(got), naive.solve_kronsum(B, mats, masses, shift),
+                        rtol=1e-10, atol=1e-12)
+    # NumPy factors, right-hand side of the backend's kind
+    got = KronSumSolver(mats, masses=masses).solve(be.asarray(B), shift=0.25)
+    be.check_kind(got)
+    assert_allclose(be.to_numpy(got), naive.solve_kronsum(B, mats, masses, 0.25),
+                    rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------- defects
+
+
+def test_factors_as_separate_arguments_raise_type_error():
+    A = np.eye(3) * 2
+    with pytest.raises(TypeError, match="list"):
+        KronSumSolver(A, A, A)
+    with pytest.raises(TypeError, match="list"):
+        solve_kronsum(np.ones((3, 3)), A, A)
+
+
+def test_one_dimensional_right_hand_side(be):
+    """A vector b of length N = n1*...*nd is solved as b.reshape(ns), and stays a vector."""
+    rng = np.random.default_rng(75)
+    ns = (3, 4, 2)
+    mats = _problem(rng, ns, "sym")
+    bmats = [be.asarray(A) for A in mats]
+    b = rng.standard_normal(24)
+    ref = naive.solve_kronsum(b.reshape(ns), mats).ravel()
+    assert_allclose(ref, naive.solve_kronsum(b, mats), rtol=1e-12)
+    for got in (KronSumSolver(bmats).solve(be.asarray(b)),
+                solve_kronsum(be.asarray(b), bmats),
+                kronsum(*bmats).solve(be.asarray(b))):
+        be.check_kind(got)
+        assert tuple(got.shape) == (24,)
+        assert_allclose(be.to_numpy(got), ref, rtol=1e-10, atol=1e-12)
+    got = KronSumSolver(bmats).solve(be.asarray(b), shift=0.5)
+    assert tuple(got.shape) == (24,)
+    assert_allclose(be.to_numpy(got), naive.solve_kronsum(b, mats, shift=0.5),
+                    rtol=1e-10, atol=1e-12)
+
+
+def test_solver_aslinearoperator_preconditions_cg():
+    """The solver as a SciPy LinearOperator applying the inverse: a preconditioner for CG."""
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(76)
+    n = 10
+    T = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    solver = KronSumSolver([T, T])
+    op = solver.aslinearoperator()
+    assert isinstance(op, spla.LinearOperator)
+    assert op.shape == (n * n, n * n)
+    b = rng.standard_normal(n * n)
+    assert_allclose(op @ b, solver.solve(b.reshape(n, n)).ravel(), rtol=1e-12, atol=1e-14)
+    assert_allclose(op @ b, naive.solve_kronsum(b, [T, T]), rtol=1e-10, atol=1e-12)
+    # the Kronecker sum plus a small symmetric perturbation (still definite)
+    E = rng.standard_normal((n * n, n * n))
+    E = 0.01 * (E + E.T) / np.linalg.norm(E + E.T, 2)
+    D = naive.kronsum(T, T) + E
+    A = spla.aslinearoperator(D)
+    pre, plain = [], []
+    x, info = spla.cg(A, b, M=op, rtol=1e-10, atol=0.0, callback=pre.append)
+    assert info == 0
+    assert_allclose(x, np.linalg.solve(D, b), rtol=1e-7, atol=1e-9)
+    spla.cg(A, b, rtol=1e-10, atol=0.0, callback=plain.append)
+    assert len(pre) < len(plain) / 2, (len(pre), len(plain))
+
+
+def test_sylvester3d_wrong_trailing_shape_names_B():
+    n = 8
+    T = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    with pytest.raises(ValueError, match="B must have shape"):
+        solve_sylvester3d(np.ones((n, n, n + 1)), T)
+
+
+def test_masked_right_hand_side_is_refused():
+    A = 2 * np.eye(3)
+    with pytest.raises((ValueError, TypeError), match="(?i)masked"):
+        solve_kronsum(np.ma.array(np.ones((3, 3)), mask=np.eye(3, dtype=bool)), [A, A])
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble) == np.float64,
+                    reason="np.longdouble is float64 on this platform")
+def test_long_double_factor_is_refused_naming_the_argument():
+    A = sym_factor(np.random.default_rng(77), [1.0, 2.0, 3.0])
+    names = (str(np.dtype(np.longdouble)), "longdouble")
+    for k, mats in enumerate([[A.astype(np.longdouble), A], [A, A.astype(np.longdouble)]]):
+        with pytest.raises(TypeError, match=rf"mats\[{k}\]") as info:
+            solve_kronsum(np.ones((3, 3)), mats)
+        assert any(n in str(info.value) for n in names), str(info.value)
+
+
+@pytest.mark.parametrize("m,n", [(1, 1), (4, 3), (5, 5)])
+def test_solve_sylvester_matches_dense_kron(m, n):
+    rng = np.random.default_rng(78 + m + n)
+    a = sym_factor(rng, rng.uniform(1, 3, m))
+    b = sym_factor(rng, rng.uniform(1, 3, n))
+    q = rng.standard_normal((m, n))
+    assert_allclose(solve_sylvester(a, b, q), naive.solve_sylvester(a, b, q), rtol=1e-10)
+    g = gen_factor(rng, rng.uniform(1, 3, n))
+    assert_allclose(solve_sylvester(a, g, q), naive.solve_sylvester(a, g, q), rtol=1e-10)

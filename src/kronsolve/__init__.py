@@ -13,9 +13,9 @@ Conventions
 """
 
 from ._kpsvd import KPSVDResult, kpsvd, nearest_kron
-from ._kronproduct import KronProduct, KronProductSum, kron, set_dense_limit
+from ._kronproduct import KronProduct, KronProductSum, kron, kron_matvec, set_dense_limit
 from ._kronsum import KronSum, kronsum
-from ._modeprod import kron_matvec, mode_product, multi_mode_product
+from ._modeprod import mode_product, multi_mode_product
 from ._rearrange import rearrange, unrearrange
 from ._shuffle import commutation_matrix, perfect_shuffle, shuffle, shuffle2
 from ._solvers import KronSumSolver, solve_kronsum, solve_sylvester, solve_sylvester3d

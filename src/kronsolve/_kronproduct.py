@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import numbers
-import warnings
 from collections.abc import Sequence
 from math import prod
 from typing import Any
 
 import numpy as np
 
-from ._backend import _is_foreign
-from ._modeprod import _apply, _cast, _result_dtype
-from ._validation import _as_array, _as_matrix, _is_sparse
+from ._backends import NUMPY, backend_of, reference_of
+from ._layout import as_matrix, as_tensor
+from ._validation import (
+    _as_array,
+    _check_nbytes,
+    _check_rhs,
+    _check_solve_rhs,
+    _is_scalar,
+    _is_sparse,
+)
 
-__all__ = ["kron", "KronProduct", "KronProductSum", "set_dense_limit"]
+__all__ = ["kron", "kron_matvec", "KronProduct", "KronProductSum", "set_dense_limit"]
 
 _DENSE_LIMIT = [1 << 30]
-
-
-def _merge_limit(N: int) -> int:
-    """Largest merged factor size: generous where per-call overhead dominates."""
-    return 64 if N <= 1024 else 16 if N <= 16384 else 8
 
 
 def set_dense_limit(nbytes: int) -> int:
@@ -46,16 +46,15 @@ def set_dense_limit(nbytes: int) -> int:
     >>> old = set_dense_limit(2 << 30)   # allow up to 2 GiB
     >>> _ = set_dense_limit(old)         # restore
     """
-    nbytes = int(nbytes)
-    if nbytes < 0:
-        raise ValueError(f"nbytes must be non-negative, got {nbytes}")
+    nbytes = _check_nbytes(nbytes)
     old, _DENSE_LIMIT[0] = _DENSE_LIMIT[0], nbytes
     return old
 
 
-def _check_dense_size(shape: tuple[int, int], dtype: np.dtype, max_bytes: int | None) -> None:
-    limit = _DENSE_LIMIT[0] if max_bytes is None else int(max_bytes)
-    nbytes = shape[0] * shape[1] * dtype.itemsize
+def _check_dense_size(shape: tuple[int, int], itemsize: int, dtype: Any,
+                      max_bytes: int | None) -> None:
+    limit = _DENSE_LIMIT[0] if max_bytes is None else _check_nbytes(max_bytes, "max_bytes")
+    nbytes = shape[0] * shape[1] * itemsize
     if nbytes > limit:
         raise MemoryError(
             f"the dense {shape[0]} x {shape[1]} {dtype} matrix would take "
@@ -64,118 +63,113 @@ def _check_dense_size(shape: tuple[int, int], dtype: np.dtype, max_bytes: int | 
         )
 
 
-def _check_rhs(shape: tuple[int, int], x: Any) -> None:
-    """``x`` must be something ``@`` accepts on the right of a ``shape`` matrix."""
-    N = shape[1]
-    if x.ndim == 0:
-        raise ValueError("matmul: x must have at least one dimension, got a 0-d array")
-    if (x.shape[0] if x.ndim == 1 else x.shape[-2]) != N:
-        axis = 0 if x.ndim == 1 else x.ndim - 2
-        raise ValueError(
-            f"matmul: operand of shape {shape} cannot multiply x of shape {tuple(x.shape)}: "
-            f"expected x.shape[{axis}] == {N}"
-        )
-
-
-def _check_solve_rhs(shape: tuple[int, int], b: Any) -> None:
-    """``b`` must be a right-hand side of a ``shape`` system, as for ``np.linalg.solve``."""
-    N = shape[0]
-    if b.ndim == 0 or (b.shape[0] if b.ndim == 1 else b.shape[-2]) != N:
-        raise ValueError(
-            f"b must have shape ({N},) or (..., {N}, k) to match the operator of shape "
-            f"{shape}, got {tuple(b.shape)}"
-        )
-
-
-def _dense(A: Any) -> np.ndarray:
-    return A.toarray() if _is_sparse(A) else A
-
-
-def _is_scalar(c: Any) -> bool:
-    if isinstance(c, numbers.Number):
-        return True
-    return isinstance(c, np.ndarray | np.generic) and np.ndim(c) == 0
-
-
 class _KronOperator:
-    """Behaviour shared by ``KronProduct`` and ``KronProductSum``."""
+    """Behaviour shared by the lazy operators: products, arithmetic, SciPy protocol.
+
+    A subclass sets ``shape``, ``dtype``, ``_backend`` (the backend of its
+    matrices) and ``_ref`` (one of its matrices when they are not NumPy's, for
+    the device; else None), and implements ``_apply(be, x, like)`` for a checked
+    right-hand side ``x`` of backend ``be``.
+    """
 
     # Make ``ndarray @ K`` and ``ndarray + K`` defer to our reflected methods
     # instead of densifying K through ``__array__``.
     __array_ufunc__ = None
     ndim = 2
+    __slots__ = ()
 
     shape: tuple[int, int]
-    dtype: np.dtype
+    dtype: Any
+    _backend: Any
+    _ref: Any
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if copy is False:
             raise ValueError("a lazy Kronecker operator cannot be converted without a copy")
-        A = self.toarray()
+        A = np.asarray(self._backend.to_host(self.toarray()))
         return A if dtype is None else A.astype(dtype, copy=False)
 
     @property
     def size(self) -> int:
         return self.shape[0] * self.shape[1]
 
+    @property
+    def backend(self) -> str:
+        """Name of the array library of the matrices (``"numpy"``, ``"torch"``...)."""
+        return self._backend.name
+
+    def _itemsize(self) -> int:
+        return self._backend.numpy_dtype(self.dtype).itemsize
+
     # --- products --------------------------------------------------------------
-    def _prep_rhs(self, x: Any, name: str = "x") -> np.ndarray:
-        return _as_array(x, name)
-
-    def __matmul__(self, x: Any):
-        if type(x) is not np.ndarray:
-            if isinstance(x, _KronOperator):
-                return self._matmul_operator(x)
-            if _is_foreign(x):  # PyTorch, CuPy, Dask...: the array-API path
-                from ._generic import matmul
-
-                return matmul(self, x)
-            if _is_sparse(x):
-                return self @ x.toarray()
-        x = self._prep_rhs(x)
-        return self._matmul_array(x)
-
-    def __rmatmul__(self, x: Any):
-        if type(x) is not np.ndarray and _is_foreign(x):
-            from ._generic import rmatmul
-
-            return rmatmul(self, x)
+    def _rhs(self, x: Any, name: str = "x") -> tuple[Any, Any, Any]:
+        """``x`` in the backend of this call (the mixing rule), with that backend."""
+        if type(x) is np.ndarray and self._backend is NUMPY:
+            return x, NUMPY, None
         if _is_sparse(x):
             x = x.toarray()
-        x = self._prep_rhs(x)
+        be = backend_of(x, self._ref)
+        like = reference_of(x, self._ref)
+        return be.tensor(x, name, like), be, like
+
+    def __matmul__(self, x: Any) -> Any:
+        if type(x) is np.ndarray and self._backend is NUMPY:  # the fast path
+            _check_rhs(self.shape, _as_array(x, "x"))
+            return self._apply(NUMPY, x, None)
+        if isinstance(x, _KronOperator):
+            return self._matmul_operator(x)
+        x, be, like = self._rhs(x)
+        _check_rhs(self.shape, x)
+        return self._apply(be, x, like)
+
+    def __rmatmul__(self, x: Any) -> Any:
+        x, be, like = self._rhs(x)
         if x.ndim == 0:
             raise ValueError("matmul: x must have at least one dimension, got a 0-d array")
+        T = self.T
         if x.ndim == 1:
-            return self.T._matmul_array(x)
+            _check_rhs(T.shape, x)
+            return T._apply(be, x, like)
         # x @ K == (K.T @ x^T)^T on the last two axes
-        return np.swapaxes(self.T._matmul_array(np.swapaxes(x, -1, -2)), -1, -2)
+        xt = be.swapaxes(x, -1, -2)
+        _check_rhs(T.shape, xt)
+        return be.swapaxes(T._apply(be, xt, like), -1, -2)
 
-    def _matmul_array(self, x: np.ndarray) -> np.ndarray:
-        _check_rhs(self.shape, x)
-        return self._matmul_checked(x)
+    def _apply(self, be: Any, x: Any, like: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _matmul_operator(self, other: _KronOperator) -> Any:
+        if self.shape[1] != other.shape[0]:
+            raise ValueError(
+                f"matmul: operand shapes {self.shape} and {other.shape} do not line up"
+            )
+        terms = []
+        for t in self._terms():
+            for u in other._terms():
+                terms.append(t._product_of(u))
+        return terms[0] if len(terms) == 1 else KronProductSum(terms)
 
     # scipy.sparse.linalg.aslinearoperator duck-typing
-    def matvec(self, x: Any) -> np.ndarray:
+    def matvec(self, x: Any) -> Any:
         """``self @ x`` for a vector ``x`` (SciPy ``LinearOperator`` protocol)."""
-        x = _as_array(x, "x")
-        if x.ndim == 2 and x.shape[1] == 1:
+        if getattr(x, "ndim", None) == 2 and x.shape[1] == 1:
             return (self @ x.reshape(-1)).reshape(-1, 1)
         return self @ x
 
-    def rmatvec(self, x: Any) -> np.ndarray:
+    def rmatvec(self, x: Any) -> Any:
         """``self.H @ x`` (SciPy ``LinearOperator`` protocol)."""
-        return self.H @ _as_array(x, "x")
+        return self.H @ x
 
-    def matmat(self, X: Any) -> np.ndarray:
+    def matmat(self, X: Any) -> Any:
         """``self @ X`` for a 2-D block ``X`` (one contraction, not a loop)."""
         return self @ X
 
-    def rmatmat(self, X: Any) -> np.ndarray:
+    def rmatmat(self, X: Any) -> Any:
         """``self.H @ X`` for a 2-D block ``X``."""
         return self.H @ X
 
-    def aslinearoperator(self):
-        """Return a ``scipy.sparse.linalg.LinearOperator`` for this operator.
+    def aslinearoperator(self) -> Any:
+        """Return a ``scipy.sparse.linalg.LinearOperator`` for this operator (NumPy).
 
         Its ``_matmat`` is one contraction (not a loop over columns), and its
         adjoint is lazy too, so it is usable in ``cg``, ``gmres``, ``eigsh``...
@@ -185,7 +179,10 @@ class _KronOperator:
         return _KronLinearOperator(self)
 
     # --- arithmetic ------------------------------------------------------------
-    def __add__(self, other: Any):
+    def _terms(self) -> tuple:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __add__(self, other: Any) -> Any:
         if isinstance(other, _KronOperator):
             if other.shape != self.shape:
                 raise ValueError(
@@ -194,33 +191,68 @@ class _KronOperator:
             return KronProductSum(list(self._terms()) + list(other._terms()))
         return NotImplemented
 
-    def __radd__(self, other: Any):
+    def __radd__(self, other: Any) -> Any:
         return NotImplemented
 
-    def __sub__(self, other: Any):
+    def __sub__(self, other: Any) -> Any:
         if isinstance(other, _KronOperator):
             return self + (-other)
         return NotImplemented
 
-    def __neg__(self):
+    def __neg__(self) -> Any:
         return self * -1
 
-    def __rmul__(self, c: Any):
+    def __rmul__(self, c: Any) -> Any:
         return self * c
 
-    def __truediv__(self, c: Any):
+    def __mul__(self, c: Any) -> Any:
         if not _is_scalar(c):
             return NotImplemented
-        return self * (1 / np.asarray(c)[()])
+        return self._map(lambda A, first: A * c if first else A)
 
-    def conj(self):
+    def __truediv__(self, c: Any) -> Any:
+        if not _is_scalar(c):
+            return NotImplemented
+        # dividing the factor keeps NumPy's promotion (float32 / 2 stays float32)
+        return self._map(lambda A, first: A / c if first else A)
+
+    def _map(self, f: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def T(self) -> Any:
+        """Transpose (lazy)."""
+        return self._map(lambda A, first: A.T, all_terms=True)
+
+    def conjugate(self) -> Any:
+        """Complex conjugate (lazy)."""
+        if not self._backend.is_complex(self.dtype):
+            return self
+        be = self._backend
+        return self._map(lambda A, first: A.conj() if _is_sparse(A) else be.conj(A),
+                         all_terms=True)
+
+    def conj(self) -> Any:
         """Complex conjugate (lazy)."""
         return self.conjugate()
 
     @property
-    def H(self):
+    def H(self) -> Any:
         """Conjugate transpose (lazy)."""
         return self.T.conjugate()
+
+    # --- host algebra ------------------------------------------------------
+    def _host(self, mats: Sequence[Any]) -> tuple[Any, list]:
+        """The backend of the dense algebra of ``mats`` (Dask: the host) and the matrices."""
+        be = self._backend
+        if be.lazy:
+            return be.host, [be.to_host(A) for A in mats]
+        return be, list(mats)
+
+    def _out(self, a: Any) -> Any:
+        """An array result of the host algebra, back in this operator's library."""
+        be = self._backend
+        return be.from_host(a) if be.lazy else a
 
 
 class KronProduct(_KronOperator):
@@ -236,8 +268,15 @@ class KronProduct(_KronOperator):
         The Kronecker factors.
     shape : (int, int)
         ``(prod(m_k), prod(n_k))``.
-    dtype : numpy.dtype
-        Result type of the factors.
+    dtype : dtype
+        Result type of the factors (of their array library).
+
+    Backends: the factors and the ``x`` of ``K @ x`` may be NumPy arrays (or
+    scipy.sparse factors), PyTorch, CuPy or Dask arrays.  Every method serves
+    NumPy, PyTorch and CuPy; with Dask, products are lazy graphs, the dense
+    algebra of the factors (``trace``, ``slogdet``, ``norm``, ``inv``,
+    ``eigvals``, ``diagonal``) runs on the host, and :meth:`solve` applies the
+    factor inverses (LU factorizations on the host) lazily.
 
     Examples
     --------
@@ -253,143 +292,112 @@ class KronProduct(_KronOperator):
     array([3., 7., 3., 7.])
     """
 
-    __slots__ = ("factors", "shape", "dtype", "_rows", "_cols", "_cast_cache", "_dtype_cache",
-                 "_lu_cache")
+    __slots__ = ("factors", "shape", "dtype", "_rows", "_cols", "_backend", "_ref",
+                 "_prepared", "_converted", "_lu_cache")
 
-    def __init__(self, factors: Sequence[Any]):
+    def __init__(self, factors: Sequence[Any], *, _backend: Any = None):
         factors = tuple(factors)
         if not factors:
             raise ValueError("kron needs at least one factor, got none")
+        be = backend_of(*factors) if _backend is None else _backend
+        self._backend = be
+        self._ref = reference_of(*factors)
+        if be is not NUMPY:
+            factors = tuple(be.matrix(A, f"factors[{i}]", self._ref)
+                            for i, A in enumerate(factors))
         self.factors = factors
-        self._rows = tuple(A.shape[0] for A in factors)
-        self._cols = tuple(A.shape[1] for A in factors)
+        self._rows = tuple(int(A.shape[0]) for A in factors)
+        self._cols = tuple(int(A.shape[1]) for A in factors)
         self.shape = (prod(self._rows), prod(self._cols))
-        self.dtype = _result_dtype(*factors)
-        self._cast_cache: dict = {}
-        self._dtype_cache: dict = {}
+        self.dtype = be.result_type(*factors)
+        self._prepared: dict = {}
+        self._converted: dict = {}
         self._lu_cache = None
 
     def __repr__(self) -> str:
         shapes = " ⊗ ".join(f"{r}x{c}" for r, c in zip(self._rows, self._cols))
-        return f"KronProduct({shapes}, shape={self.shape}, dtype={self.dtype})"
+        lib = "" if self._backend is NUMPY else f", backend={self._backend.name}"
+        return f"KronProduct({shapes}, shape={self.shape}, dtype={self.dtype}{lib})"
 
-    def _terms(self):
+    def _terms(self) -> tuple:
         return (self,)
 
+    def _map(self, f: Any, all_terms: bool = False) -> KronProduct:
+        return KronProduct([f(A, i == 0) for i, A in enumerate(self.factors)],
+                           _backend=self._backend)
+
     # --- products --------------------------------------------------------------
-    def _factors_as(self, dtype: np.dtype) -> tuple[tuple, tuple[int, ...]]:
-        """Factors cast to ``dtype`` with small neighbours merged, and their column sizes.
+    def _factors_in(self, be: Any, like: Any) -> tuple:
+        """The factors as arrays of ``be`` (converted once per library and device)."""
+        if be is self._backend:
+            return self.factors
+        key = (be.name, str(getattr(like, "device", None)))
+        conv = self._converted.get(key)
+        if conv is None:
+            src = self._backend
+            conv = tuple(be.from_host(src.to_host(src.dense(A)), like) for A in self.factors)
+            self._converted[key] = conv
+        return conv
 
-        Adjacent dense factors whose merged size stays at most ``_MERGE_MAX``
-        are replaced by their ``np.kron``: for small factors this costs few or
-        no extra flops and saves whole passes (and BLAS calls) over the tensor.
-        """
-        f = self._cast_cache.get(dtype)
-        if f is None:
-            limit = _merge_limit(self.shape[1])
-            merged: list[Any] = []
-            for A in (_cast(A, dtype) for A in self.factors):
-                prev = merged[-1] if merged else None
-                if (prev is not None and not _is_sparse(A) and not _is_sparse(prev)
-                        and prev.shape[0] * A.shape[0] <= limit
-                        and prev.shape[1] * A.shape[1] <= limit):
-                    merged[-1] = np.kron(prev, A)
-                else:
-                    merged.append(A)
-            mats = tuple(A if _is_sparse(A) or A.flags.forc else np.ascontiguousarray(A)
-                         for A in merged)
-            f = self._cast_cache[dtype] = (mats, tuple(A.shape[1] for A in mats))
-        return f
+    def _apply(self, be: Any, x: Any, like: Any) -> Any:
+        key = x.dtype if be is NUMPY else (be.name, str(getattr(like, "device", None)),
+                                          str(x.dtype))
+        prep = self._prepared.get(key)
+        if prep is None:
+            facs = self._factors_in(be, like)
+            dtype = be.result_type(x, *facs)
+            prep = self._prepared[key] = (dtype,) + be.prepare_factors(facs, dtype,
+                                                                        self.shape[1])
+        dtype, mats, cols, trans = prep
+        X, b = as_tensor(be.astype(x, dtype), cols)
+        Y = be.modeprod(X, list(mats), list(range(b, b + len(mats))), trans=trans)
+        return as_matrix(Y, b, len(mats), self.shape[0])
 
-    def _matmul_checked(self, x: np.ndarray) -> np.ndarray:
-        dtype = self._dtype_cache.get(x.dtype)  # result dtype for this x dtype
-        if dtype is None:
-            dtype = self._dtype_cache[x.dtype] = np.result_type(self.dtype, x.dtype)
-        mats, cols = self._factors_as(dtype)
-        if x.dtype != dtype:
-            x = x.astype(dtype)
-        d = len(mats)
-        if x.ndim == 1:
-            return _apply(x.reshape(cols), mats, list(range(d)), dtype).reshape(self.shape[0])
-        batch = x.shape[:-2]
-        k = x.shape[-1]
-        X = x.reshape(batch + cols + (k,))
-        b = len(batch)
-        modes = list(range(b, b + d))
-        return _apply(X, mats, modes, dtype).reshape(batch + (self.shape[0], k))
+    def _product_of(self, other: KronProduct) -> KronProduct:
+        be = backend_of(self._ref, other._ref)
+        like = reference_of(self._ref, other._ref)
+        left, right = _align(be, self._factors_in(be, like), list(self._cols),
+                             other._factors_in(be, like), list(other._rows))
+        return KronProduct([A @ B for A, B in zip(left, right)], _backend=be)
 
-    def _matmul_operator(self, other: _KronOperator):
-        if self.shape[1] != other.shape[0]:
-            raise ValueError(
-                f"matmul: operand shapes {self.shape} and {other.shape} do not line up"
-            )
-        if not isinstance(other, KronProduct):  # a sum of Kronecker products
-            return KronProductSum([self @ t for t in other._terms()])
-        left, right = _align(self.factors, [A.shape[1] for A in self.factors],
-                             other.factors, [B.shape[0] for B in other.factors])
-        return KronProduct([A @ B for A, B in zip(left, right)])
-
-    # --- structure -------------------------------------------------------------
-    @property
-    def T(self) -> KronProduct:
-        """Transpose (lazy): ``A1.T ⊗ ... ⊗ Ad.T``."""
-        return KronProduct([A.T for A in self.factors])
-
-    def conjugate(self) -> KronProduct:
-        """Complex conjugate (lazy)."""
-        if self.dtype.kind != "c":
-            return self
-        return KronProduct([A.conj() for A in self.factors])
-
-    def __mul__(self, c: Any):
-        if not _is_scalar(c):
-            return NotImplemented
-        first = self.factors[0] * c
-        return KronProduct((first,) + self.factors[1:])
-
-    def toarray(self, *, max_bytes: int | None = None) -> np.ndarray:
-        """Dense matrix (``np.kron`` of the factors).
+    def toarray(self, *, max_bytes: int | None = None) -> Any:
+        """Dense matrix (``np.kron`` of the factors), in the factors' library.
 
         Refuses with ``MemoryError`` above the dense-size limit (1 GiB by default,
         see :func:`set_dense_limit`) unless ``max_bytes`` raises it for this call.
         """
-        _check_dense_size(self.shape, self.dtype, max_bytes)
-        out = _dense(self.factors[0])
+        _check_dense_size(self.shape, self._itemsize(), self.dtype, max_bytes)
+        be = self._backend
+        out = be.dense(self.factors[0])
         for A in self.factors[1:]:
-            out = np.kron(out, _dense(A))
-        return np.asarray(out, dtype=self.dtype)
+            out = be.kron(out, be.dense(A))
+        return be.astype(out, self.dtype)
 
     # --- structured algebra ----------------------------------------------------
-    def _square_factors(self, what: str) -> list[np.ndarray]:
+    def _square(self, what: str) -> tuple[Any, list]:
         for i, A in enumerate(self.factors):
             if A.shape[0] != A.shape[1]:
                 raise ValueError(
-                    f"{what} needs square factors, but factor {i} has shape {A.shape}"
+                    f"{what} needs square factors, but factor {i} has shape {tuple(A.shape)}"
                 )
-        return [_dense(A) for A in self.factors]
+        return self._host(self.factors)
 
-    def _lu(self):
+    def _lu(self) -> list:
         if self._lu_cache is None:
-            from scipy.linalg import lu_factor
-
+            hb, facs = self._square("solve")
             lus = []
-            for i, A in enumerate(self._square_factors("solve")):
-                if A.dtype.kind not in "fc":
-                    A = A.astype(np.result_type(A.dtype, np.float64))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # singularity is reported below
-                    lu, piv = lu_factor(A, check_finite=False)
-                diag = np.abs(np.diagonal(lu))
-                if A.shape[0] and (diag.min() == 0 or not np.isfinite(diag).all()):
+            for i, A in enumerate(facs):
+                lu = hb.lu_factor(A)
+                if lu is None:
                     raise np.linalg.LinAlgError(
-                        f"factor {i} (shape {A.shape}) is singular: "
-                        f"pivot {int(diag.argmin())} of its LU factorization is zero"
+                        f"factor {i} (shape {tuple(A.shape)}) is singular: its LU "
+                        "factorization has a zero pivot"
                     )
-                lus.append((lu, piv))
+                lus.append(lu)
             self._lu_cache = lus
         return self._lu_cache
 
-    def solve(self, b: Any) -> np.ndarray:
+    def solve(self, b: Any) -> Any:
         """Solve ``K @ x = b`` through one LU factorization per factor.
 
         ``b`` has shape ``(N,)``, ``(N, k)`` or ``(..., N, k)`` as for
@@ -411,87 +419,95 @@ class KronProduct(_KronOperator):
         >>> np.allclose(kron(A, B).solve(b), np.linalg.solve(np.kron(A, B), b))
         True
         """
-        from scipy.linalg import lu_solve
-
+        b, be, like = self._rhs(b, "b")
+        if be.lazy:
+            # a task graph: the factor inverses (LU on the host) applied mode by mode
+            _check_solve_rhs(self.shape, b)
+            return self.inv()._apply(be, b, like)
         lus = self._lu()
-        b = _as_array(b, "b")
+        if be is not self._backend:
+            K = KronProduct(self._factors_in(be, like), _backend=be)
+            return K.solve(b)
         _check_solve_rhs(self.shape, b)
-        dtype = np.result_type(b.dtype, *[lu.dtype for lu, _ in lus])
-        if b.ndim == 1:
-            X = b.reshape(self._rows)
-            offset = 0
-        else:
-            X = b.reshape(b.shape[:-2] + self._rows + (b.shape[-1],))
-            offset = b.ndim - 2
-        X = X.astype(dtype, copy=True)
-        for k, (lu, piv) in enumerate(lus):
-            ax = offset + k
-            Xk = np.moveaxis(X, ax, 0)
-            shp = Xk.shape
-            Y = lu_solve((lu, piv), Xk.reshape(shp[0], -1), check_finite=False)
-            X = np.moveaxis(Y.reshape(shp), 0, ax)
-        return np.ascontiguousarray(X).reshape(b.shape)
+        dtype = be.result_type(b.dtype, *[be.lu_dtype(lu) for lu in lus])
+        X, off = as_tensor(be.astype(b, dtype), self._rows)
+        xp = be.xp
+        for k, lu in enumerate(lus):
+            Xk = xp.moveaxis(X, off + k, 0)
+            shp = tuple(Xk.shape)
+            Y = be.lu_solve(lu, xp.reshape(Xk, (shp[0], -1)))
+            X = xp.moveaxis(xp.reshape(Y, shp), 0, off + k)
+        return xp.reshape(X, tuple(b.shape)) if be is not NUMPY else \
+            np.ascontiguousarray(X).reshape(b.shape)
 
     def inv(self) -> KronProduct:
         """Inverse, as the lazy Kronecker product of the factor inverses."""
+        hb, facs = self._square("inv")
         invs = []
-        for i, A in enumerate(self._square_factors("inv")):
-            try:
-                invs.append(np.linalg.inv(A))
-            except np.linalg.LinAlgError:
-                raise np.linalg.LinAlgError(
-                    f"factor {i} (shape {A.shape}) is singular"
-                ) from None
-        return KronProduct(invs)
+        for i, A in enumerate(facs):
+            W = hb.inv(hb.dense(A))
+            if W is None:
+                raise np.linalg.LinAlgError(f"factor {i} (shape {tuple(A.shape)}) is singular")
+            invs.append(self._out(W))
+        return KronProduct(invs, _backend=self._backend)
 
     def slogdet(self) -> tuple[Any, Any]:
         """Sign and log of the absolute determinant, as ``np.linalg.slogdet``.
 
         Uses ``det(A ⊗ B) = det(A)**m * det(B)**n`` for ``A`` n x n, ``B`` m x m.
         """
-        facs = self._square_factors("slogdet")
+        hb, facs = self._square("slogdet")
         N = self.shape[0]
-        sign = np.ones((), dtype=np.result_type(self.dtype, np.float64))
-        logdet = 0.0
+        if hb is NUMPY:
+            sign: Any = np.ones((), dtype=np.result_type(self._backend.numpy_dtype(self.dtype),
+                                                          np.float64))
+            logdet: Any = 0.0
+        else:
+            sign, logdet = 1, 0.0
         for A in facs:
-            s, ld = np.linalg.slogdet(A)
+            s, ld = hb.slogdet(A)
             p = N // A.shape[0]
             sign = sign * s**p
             logdet = logdet + p * ld
-        if sign == 0:
-            return sign, np.float64(-np.inf)
-        return sign[()], np.float64(logdet)
+        if hb is NUMPY:
+            if sign == 0:
+                return sign[()], np.float64(-np.inf)
+            return sign[()], np.float64(logdet)
+        return sign, logdet
 
     def det(self) -> Any:
         """Determinant (through :meth:`slogdet`; may overflow to inf as numbers do)."""
         sign, logdet = self.slogdet()
-        with np.errstate(over="ignore"):  # overflows to inf, as np.linalg.det does
-            return sign * np.exp(logdet)
+        if isinstance(logdet, np.generic):
+            with np.errstate(over="ignore"):  # overflows to inf, as np.linalg.det does
+                return sign * np.exp(logdet)
+        return sign * self._backend.xp.exp(logdet)
 
     def trace(self) -> Any:
         """Trace: the product of the factor traces."""
-        facs = self._square_factors("trace")
-        t = np.ones((), dtype=self.dtype)
-        for A in facs:
-            t = t * np.trace(A)
-        return t[()]
+        hb, facs = self._square("trace")
+        t = hb.trace(facs[0])
+        for A in facs[1:]:
+            t = t * hb.trace(A)
+        return t[()] if isinstance(t, np.ndarray) else t
 
-    def diagonal(self) -> np.ndarray:
+    def diagonal(self) -> Any:
         """Main diagonal (``np.diagonal`` of the dense matrix), without forming it."""
-        facs = [_dense(A) for A in self.factors]
+        hb, facs = self._host(self.factors)
         if all(A.shape[0] == A.shape[1] for A in facs):
-            out = np.diagonal(facs[0])
+            out = hb.diagonal(facs[0])
             for A in facs[1:]:
-                out = np.kron(out, np.diagonal(A))
-            return np.asarray(out, dtype=self.dtype)
+                out = hb.kron(out, hb.diagonal(A))
+            return self._out(hb.astype(out, hb.result_type(*facs)))
         n = min(self.shape)
         idx = np.arange(n)
         rows = np.unravel_index(idx, self._rows)
         cols = np.unravel_index(idx, self._cols)
-        out = np.ones(n, dtype=self.dtype)
+        out = None
         for A, r, c in zip(facs, rows, cols):
-            out = out * A[r, c]
-        return out
+            v = hb.take2(A, r, c)
+            out = v if out is None else out * v
+        return self._out(hb.astype(out, hb.result_type(*facs)))
 
     def norm(self, ord: Any = None) -> Any:
         """Matrix norm: ``'fro'`` (default), ``2`` or ``'nuc'``.
@@ -501,32 +517,37 @@ class KronProduct(_KronOperator):
         """
         if ord not in (None, "fro", 2, "nuc"):
             raise ValueError(f"ord must be None, 'fro', 2 or 'nuc', got {ord!r}")
-        out = 1.0
-        for A in self.factors:
-            A = _dense(A)
-            if A.size == 0:
-                return np.float64(0.0)
-            out = out * np.linalg.norm(A, "fro" if ord is None else ord)
-        return np.float64(out) if not isinstance(out, np.floating) else out
+        hb, facs = self._host(self.factors)
+        if any(prod(A.shape) == 0 for A in facs):
+            return np.float64(0.0)
+        out = None
+        for A in facs:
+            v = hb.matrix_norm(hb.dense(A), "fro" if ord is None else ord)
+            out = v if out is None else out * v
+        return np.float64(out) if hb is NUMPY else out
 
-    def eigvals(self) -> np.ndarray:
+    def eigvals(self) -> Any:
         """Eigenvalues, ``np.kron`` of the factor eigenvalues (in that order)."""
-        facs = self._square_factors("eigvals")
-        out = np.linalg.eigvals(facs[0])
+        hb, facs = self._square("eigvals")
+        out = hb.eigvals(facs[0])
         for A in facs[1:]:
-            out = np.kron(out, np.linalg.eigvals(A))
-        return out
+            out = hb.kron(out, hb.eigvals(A))
+        return self._out(out)
 
 
-def _align(left: Sequence[Any], lsizes: list[int], right: Sequence[Any], rsizes: list[int]):
+def _align(be: Any, left: Sequence[Any], lsizes: list[int], right: Sequence[Any],
+           rsizes: list[int]) -> tuple[list, list]:
     """Group adjacent factors so that both partitions of the shared dimension agree.
 
     ``lsizes`` are the column sizes of the left factors and ``rsizes`` the row
     sizes of the right ones; both multiply to the same total.  Returns lists of
-    merged (``np.kron``-ed) factors of equal length that line up pairwise.
+    merged (Kronecker-multiplied) factors of equal length that line up pairwise.
+    Factors of size 1 join the group before them (or, leading, the next one).
     """
+    if lsizes == rsizes:
+        return list(left), list(right)
 
-    def cuts(sizes):
+    def cuts(sizes: list[int]) -> set:
         out, c = set(), 1
         for s in sizes[:-1]:
             c *= s
@@ -534,22 +555,27 @@ def _align(left: Sequence[Any], lsizes: list[int], right: Sequence[Any], rsizes:
         return out
 
     common = cuts(lsizes) & cuts(rsizes)
-    if len(lsizes) == len(rsizes) and all(a == b for a, b in zip(lsizes, rsizes)):
-        return list(left), list(right)
 
-    def group(factors, sizes):
-        groups, cur, c = [], None, 1
+    def group(factors: Sequence[Any], sizes: list[int]) -> list:
+        groups: list = []
+        cur, c, done = None, 1, set()
         for A, s in zip(factors, sizes):
-            A = _dense(A)
-            cur = A if cur is None else np.kron(cur, A)
+            A = be.dense(A)
+            cur = A if cur is None else be.kron(cur, A)
             c *= s
-            if c in common:
+            if c in common and c not in done:
+                done.add(c)
                 groups.append(cur)
                 cur = None
-        groups.append(cur)
+        if cur is not None:
+            groups.append(cur)
         return groups
 
-    return group(left, lsizes), group(right, rsizes)
+    g1, g2 = group(left, lsizes), group(right, rsizes)
+    if len(g1) != len(g2):  # trailing factors of size 1 on one side only
+        g1 = g1[:-2] + [be.kron(g1[-2], g1[-1])] if len(g1) > len(g2) else g1
+        g2 = g2[:-2] + [be.kron(g2[-2], g2[-1])] if len(g2) > len(g1) else g2
+    return g1, g2
 
 
 class KronProductSum(_KronOperator):
@@ -575,7 +601,7 @@ class KronProductSum(_KronOperator):
     array([56., 56., 56., 56.])
     """
 
-    __slots__ = ("terms", "shape", "dtype")
+    __slots__ = ("terms", "shape", "dtype", "_backend", "_ref")
 
     def __init__(self, terms: Sequence[KronProduct]):
         terms = tuple(terms)
@@ -590,53 +616,41 @@ class KronProductSum(_KronOperator):
                 )
         self.terms = terms
         self.shape = terms[0].shape
-        self.dtype = _result_dtype(*terms)
+        self._backend = backend_of(*[t._ref for t in terms])
+        self._ref = reference_of(*[t._ref for t in terms])
+        if self._backend is NUMPY:
+            self.dtype = np.result_type(*[t.dtype for t in terms])
+        else:
+            self.dtype = self._backend.result_type(
+                *[A for t in terms for A in t._factors_in(self._backend, self._ref)])
 
     def __repr__(self) -> str:
         return f"KronProductSum({len(self.terms)} terms, shape={self.shape}, dtype={self.dtype})"
 
-    def _terms(self):
+    def _terms(self) -> tuple:
         return self.terms
 
-    def _matmul_checked(self, x: np.ndarray) -> np.ndarray:
-        out = self.terms[0]._matmul_checked(x)
+    def _map(self, f: Any, all_terms: bool = False) -> KronProductSum:
+        return KronProductSum([t._map(f) for t in self.terms])
+
+    def _apply(self, be: Any, x: Any, like: Any) -> Any:
+        out = self.terms[0]._apply(be, x, like)
         for t in self.terms[1:]:
-            y = t._matmul_checked(x)
-            out = out + y if np.result_type(out, y) != out.dtype else np.add(out, y, out=out)
+            y = t._apply(be, x, like)
+            if be is NUMPY and np.result_type(out, y) == out.dtype:
+                np.add(out, y, out=out)
+            else:
+                out = out + y
         return out
 
-    def _matmul_operator(self, other: _KronOperator):
-        if self.shape[1] != other.shape[0]:
-            raise ValueError(
-                f"matmul: operand shapes {self.shape} and {other.shape} do not line up"
-            )
-        terms = []
-        for t in self.terms:
-            r = t @ other
-            terms.extend(r._terms())
-        return KronProductSum(terms)
-
-    @property
-    def T(self) -> KronProductSum:
-        """Transpose (lazy)."""
-        return KronProductSum([t.T for t in self.terms])
-
-    def conjugate(self) -> KronProductSum:
-        """Complex conjugate (lazy)."""
-        return KronProductSum([t.conjugate() for t in self.terms])
-
-    def __mul__(self, c: Any):
-        if not _is_scalar(c):
-            return NotImplemented
-        return KronProductSum([t * c for t in self.terms])
-
-    def toarray(self, *, max_bytes: int | None = None) -> np.ndarray:
+    def toarray(self, *, max_bytes: int | None = None) -> Any:
         """Dense matrix (refused above the dense-size limit, see :func:`set_dense_limit`)."""
-        _check_dense_size(self.shape, self.dtype, max_bytes)
-        out = np.zeros(self.shape, dtype=self.dtype)
+        _check_dense_size(self.shape, self._itemsize(), self.dtype, max_bytes)
+        out = None
         for t in self.terms:
-            out += t.toarray(max_bytes=max_bytes)
-        return out
+            D = t.toarray(max_bytes=max_bytes)
+            out = D if out is None else out + D
+        return self._backend.astype(out, self.dtype)
 
     def trace(self) -> Any:
         """Trace: the sum of the terms' traces."""
@@ -692,16 +706,6 @@ def kron(*factors: Any) -> KronProduct:
         )
     if not factors:
         raise ValueError("kron needs at least one factor, got none")
-    flat = _flatten_factors(factors)
-    if any(type(A) is not np.ndarray and _is_foreign(A) for A in flat):  # PyTorch, CuPy...
-        from ._generic import kron as _generic_kron
-
-        return _generic_kron(*flat)
-    return KronProduct([_as_matrix(A, f"factors[{i}]") for i, A in enumerate(flat)])
-
-
-def _flatten_factors(factors: Sequence[Any]) -> list[Any]:
-    """Factors with nested ``KronProduct`` arguments expanded (``kron(kron(A, B), C)``)."""
     flat: list[Any] = []
     for i, A in enumerate(factors):
         if isinstance(A, KronProduct):
@@ -710,5 +714,44 @@ def _flatten_factors(factors: Sequence[Any]) -> list[Any]:
             raise TypeError(f"factors[{i}] is a {type(A).__name__}, which has no Kronecker factors")
         else:
             flat.append(A)
-    return flat
+    be = backend_of(*flat)
+    like = reference_of(*flat)
+    return KronProduct([be.matrix(A, f"factors[{i}]", like) for i, A in enumerate(flat)],
+                       _backend=be)
 
+
+def kron_matvec(factors: Sequence[Any], x: Any) -> Any:
+    """Compute ``np.kron(A1, ..., Ad) @ x`` without forming the Kronecker product.
+
+    PyTorch, CuPy and Dask inputs give a result of their kind (see :func:`kron`).
+
+    Parameters
+    ----------
+    factors : sequence of (m_k, n_k) arrays or scipy.sparse matrices
+        The Kronecker factors, in ``np.kron`` order.
+    x : (N,) or (N, k) array
+        Vector or block of ``k`` column vectors, ``N = n_1 * ... * n_d``.
+
+    Returns
+    -------
+    y : (M,) or (M, k) array
+        ``M = m_1 * ... * m_d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kronsolve import kron_matvec
+    >>> A, B = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> x = np.arange(4.0)
+    >>> kron_matvec([A, B], x)
+    array([ 7.,  4., 15.,  8.])
+    >>> np.kron(A, B) @ x
+    array([ 7.,  4., 15.,  8.])
+    """
+    if len(factors) == 0:
+        raise ValueError("factors must hold at least one matrix, got an empty sequence")
+    K = kron(*factors)
+    x, be, like = K._rhs(x)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must have shape (N,) or (N, k), got shape {tuple(x.shape)}")
+    return K @ x

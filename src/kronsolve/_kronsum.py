@@ -7,20 +7,12 @@ from math import prod
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from ._backend import _is_foreign
-from ._kronproduct import (
-    KronProduct,
-    KronProductSum,
-    _check_dense_size,
-    _check_solve_rhs,
-    _dense,
-    _is_scalar,
-    _KronOperator,
-)
-from ._modeprod import _apply, _cast, _result_dtype
-from ._validation import _as_array, _as_matrix
+from ._backends import backend_of, reference_of
+from ._kronproduct import KronProduct, _check_dense_size, _KronOperator
+from ._layout import as_matrix, as_tensor, batch_as_columns, columns_as_batch
+from ._solvers import KronSumSolver
+from ._validation import _check_solve_rhs
 
 __all__ = ["kronsum", "KronSum"]
 
@@ -41,8 +33,12 @@ class KronSum(_KronOperator):
         The square factors.
     shape : (int, int)
         ``(N, N)`` with ``N = n_1 * ... * n_d``.
-    dtype : numpy.dtype
-        Result type of the factors.
+    dtype : dtype
+        Result type of the factors (of their array library).
+
+    Backends: NumPy (dense or scipy.sparse factors), PyTorch, CuPy and Dask
+    serve every method; with Dask, products and solves are lazy graphs and the
+    dense algebra of the factors runs on the host.
 
     Examples
     --------
@@ -58,147 +54,131 @@ class KronSum(_KronOperator):
     array([4., 4., 8., 8.])
     """
 
-    __slots__ = ("mats", "shape", "dtype", "_ns", "_cast_cache", "_solver")
+    __slots__ = ("mats", "shape", "dtype", "_ns", "_backend", "_ref", "_cast_cache", "_solver")
 
-    def __init__(self, mats: Sequence[Any]):
+    def __init__(self, mats: Sequence[Any], *, _backend: Any = None):
         mats = tuple(mats)
         if not mats:
             raise ValueError("kronsum needs at least one matrix, got none")
+        be = backend_of(*mats) if _backend is None else _backend
+        self._ref = reference_of(*mats)
+        mats = tuple(be.matrix(A, f"mats[{i}]", self._ref) for i, A in enumerate(mats))
         for i, A in enumerate(mats):
-            if A.ndim != 2 or A.shape[0] != A.shape[1]:
-                raise ValueError(f"mats[{i}] must be a square matrix, got shape {A.shape}")
+            if A.shape[0] != A.shape[1]:
+                raise ValueError(f"mats[{i}] must be square, got shape "
+                                 f"{tuple(A.shape)}")
+        self._backend = be
         self.mats = mats
-        self._ns = tuple(A.shape[0] for A in mats)
+        self._ns = tuple(int(A.shape[0]) for A in mats)
         N = prod(self._ns)
         self.shape = (N, N)
-        self.dtype = _result_dtype(*mats)
+        self.dtype = be.result_type(*mats)
         self._cast_cache: dict = {}
-        self._solver = None
+        self._solver: KronSumSolver | None = None
 
     def __repr__(self) -> str:
         shapes = " ⊕ ".join(f"{n}x{n}" for n in self._ns)
-        return f"KronSum({shapes}, shape={self.shape}, dtype={self.dtype})"
+        lib = "" if self._ref is None else f", backend={self._backend.name}"
+        return f"KronSum({shapes}, shape={self.shape}, dtype={self.dtype}{lib})"
 
     # --- products --------------------------------------------------------------
-    def _mats_as(self, dtype: np.dtype) -> tuple:
-        f = self._cast_cache.get(dtype)
+    def _mats_in(self, be: Any, x: Any, like: Any) -> tuple[Any, tuple]:
+        """The factors as ``be`` arrays of the result dtype with ``x`` (cached)."""
+        key = x.dtype if like is None else (be.name, str(getattr(like, "device", None)),
+                                             str(x.dtype))
+        f = self._cast_cache.get(key)
         if f is None:
-            f = self._cast_cache[dtype] = tuple(_cast(A, dtype) for A in self.mats)
+            src = self._backend
+            mats = self.mats if be is src else tuple(
+                be.from_host(src.to_host(src.dense(A)), like) for A in self.mats)
+            dtype = be.result_type(x, *mats)
+            f = self._cast_cache[key] = (dtype, tuple(be.astype(A, dtype) for A in mats))
         return f
 
-    def _tensor_sum(self, X: np.ndarray, offset: int, dtype: np.dtype) -> np.ndarray:
-        """``Σ_k X ×_(offset+k) A_k`` for a C-contiguous ``X`` of ``dtype``."""
-        mats = self._mats_as(dtype)
-        out = _apply(X, [mats[0]], [offset], dtype)
-        if len(mats) > 1:
-            tmp = np.empty_like(out)
-            for k in range(1, len(mats)):
-                _apply(X, [mats[k]], [offset + k], dtype, out=tmp)
-                out += tmp
-        return out
-
-    def _matmul_checked(self, x: np.ndarray) -> np.ndarray:
-        dtype = np.result_type(self.dtype, x.dtype)
-        x = np.ascontiguousarray(x, dtype=dtype)
-        if x.ndim == 1:
-            return self._tensor_sum(x.reshape(self._ns), 0, dtype).reshape(self.shape[0])
-        batch = x.shape[:-2]
-        k = x.shape[-1]
-        X = x.reshape(batch + self._ns + (k,))
-        Y = self._tensor_sum(X, len(batch), dtype)
-        return Y.reshape(batch + (self.shape[0], k))
+    def _apply(self, be: Any, x: Any, like: Any) -> Any:
+        dtype, mats = self._mats_in(be, x, like)
+        X, b = as_tensor(be.astype(x, dtype), self._ns)
+        Y = be.modesum(X, list(mats), list(range(b, b + len(mats))))
+        return as_matrix(Y, b, len(mats), self.shape[0])
 
     def _terms(self) -> tuple[KronProduct, ...]:
-        eyes = [np.eye(n, dtype=self.dtype) for n in self._ns]
+        be = self._backend
+        eyes = [be.eye(n, self.dtype, like=self._ref) for n in self._ns]
         terms = []
         for k, A in enumerate(self.mats):
             f = list(eyes)
             f[k] = A
-            terms.append(KronProduct(f))
+            terms.append(KronProduct(f, _backend=be))
         return tuple(terms)
 
-    def _matmul_operator(self, other: _KronOperator):
-        return KronProductSum(self._terms())._matmul_operator(other)
-
     # --- structure -------------------------------------------------------------
-    @property
-    def T(self) -> KronSum:
-        """Transpose (lazy): ``A1.T ⊕ ... ⊕ Ad.T``."""
-        return KronSum([A.T for A in self.mats])
+    def _map(self, f: Any, all_terms: bool = False) -> KronSum:
+        # c (A1 ⊕ A2) = (c A1) ⊕ (c A2): every factor is a "first" one
+        return KronSum([f(A, True) for A in self.mats], _backend=self._backend)
 
-    def conjugate(self) -> KronSum:
-        """Complex conjugate (lazy)."""
-        if self.dtype.kind != "c":
-            return self
-        return KronSum([A.conj() for A in self.mats])
-
-    def __mul__(self, c: Any):
-        if not _is_scalar(c):
-            return NotImplemented
-        # c (A1 ⊕ A2) = (c A1) ⊕ (c A2)
-        return KronSum([A * c for A in self.mats])
-
-    def __add__(self, other: Any):
+    def __add__(self, other: Any) -> Any:
         if isinstance(other, KronSum) and other._ns == self._ns:
-            return KronSum([A + B for A, B in zip(self.mats, other.mats)])
+            be = backend_of(self._ref, other._ref)
+            if be is self._backend and be is other._backend:
+                return KronSum([A + B for A, B in zip(self.mats, other.mats)], _backend=be)
         return super().__add__(other)
 
-    def toarray(self, *, max_bytes: int | None = None) -> np.ndarray:
+    def toarray(self, *, max_bytes: int | None = None) -> Any:
         """Dense matrix ``Σ_k I ⊗ ... ⊗ A_k ⊗ ... ⊗ I`` (``np.kron`` ordering).
 
         Refused with ``MemoryError`` above the dense-size limit (see
         :func:`set_dense_limit`) unless ``max_bytes`` raises it for this call.
         """
-        _check_dense_size(self.shape, self.dtype, max_bytes)
-        N = self.shape[0]
-        out = np.zeros((N, N), dtype=self.dtype)
-        for k, A in enumerate(self.mats):
-            left = prod(self._ns[:k])
-            right = prod(self._ns[k + 1:])
-            n = self._ns[k]
-            # kron(I_left, A, I_right) added block by block without forming it
-            s0, s1, s2, s3, s4, s5 = out.reshape(left, n, right, left, n, right).strides
-            blocks = as_strided(out, shape=(left, right, n, n),
-                                strides=(s0 + s3, s2 + s5, s1, s4))
-            blocks += np.asarray(_dense(A), dtype=self.dtype)
+        _check_dense_size(self.shape, self._itemsize(), self.dtype, max_bytes)
+        out = None
+        for t in self._terms():
+            D = t.toarray(max_bytes=max_bytes)
+            out = D if out is None else out + D
         return out
 
-    def diagonal(self) -> np.ndarray:
+    def _sum_over_modes(self, vecs: list) -> Any:
+        """``v1[i1] + ... + vd[id]`` for all multi-indices, flat in C order."""
+        be = self._backend
+        d = len(vecs)
+        acc = None
+        for k, v in enumerate(vecs):
+            shape = [1] * d
+            shape[k] = self._ns[k]
+            t = be.xp.reshape(v, tuple(shape))
+            acc = t if acc is None else acc + t
+        return be.xp.reshape(acc, (-1,))
+
+    def diagonal(self) -> Any:
         """Main diagonal, without forming the matrix."""
-        diags = [np.asarray(_dense(A).diagonal(), dtype=self.dtype) for A in self.mats]
-        out = diags[-1]
-        for dk in reversed(diags[:-1]):
-            out = np.add.outer(dk, out)
-        return np.asarray(out, dtype=self.dtype).reshape(-1)
+        hb, mats = self._host(self.mats)
+        diags = [hb.astype(hb.diagonal(A), hb.result_type(*mats)) for A in mats]
+        return self._sum_over_modes([self._out(v) for v in diags])
 
     def trace(self) -> Any:
         """Trace: ``Σ_k tr(A_k) · N / n_k``."""
+        hb, mats = self._host(self.mats)
         N = self.shape[0]
-        t = np.zeros((), dtype=self.dtype)
-        for A, n in zip(self.mats, self._ns):
-            t = t + _dense(A).trace() * (N // n)
-        return t[()]
+        t = None
+        for A, n in zip(mats, self._ns):
+            v = hb.trace(A) * (N // n)
+            t = v if t is None else t + v
+        return t[()] if isinstance(t, np.ndarray) else t
 
     # --- solves ----------------------------------------------------------------
-    def _get_solver(self):
+    def _get_solver(self) -> KronSumSolver:
         if self._solver is None:
-            from ._solvers import KronSumSolver
-
-            self._solver = KronSumSolver(self.mats)
+            self._solver = KronSumSolver(list(self.mats))
         return self._solver
 
-    def eigvals(self) -> np.ndarray:
+    def eigvals(self) -> Any:
         """All ``N`` eigenvalues, in ``np.kron`` order: ``λ1[i1] + ... + λd[id]``.
 
         Real (ascending within each factor) when every factor is symmetric or
         Hermitian.
         """
-        from ._solvers import _sums
+        return self._sum_over_modes(self._get_solver().eigenvalues)
 
-        lams = self._get_solver().eigenvalues
-        return np.asarray(_sums(lams, 0)).reshape(-1)
-
-    def solve(self, b: Any, *, shift: Any = 0.0) -> np.ndarray:
+    def solve(self, b: Any, *, shift: Any = 0.0) -> Any:
         """Solve ``(K + shift·I) @ x = b`` by the fast diagonalization method.
 
         Parameters
@@ -210,8 +190,8 @@ class KronSum(_KronOperator):
 
         Returns
         -------
-        x : ndarray
-            Same shape as ``b``.
+        x : array
+            Same shape as ``b``, of ``b``'s array library (or the factors').
 
         Raises
         ------
@@ -231,21 +211,12 @@ class KronSum(_KronOperator):
         >>> np.allclose(K.solve(b), np.linalg.solve(K.toarray(), b))
         True
         """
-        if type(b) is not np.ndarray and _is_foreign(b):  # PyTorch, CuPy, Dask...
-            from ._generic import kronsum_solve
-
-            return kronsum_solve(self, b, shift)
-        b = _as_array(b, "b")
+        b, be, like = self._rhs(b, "b")
         _check_solve_rhs(self.shape, b)
-        N = self.shape[0]
-        solver = self._get_solver()
-        if b.ndim == 1:
-            return solver._solve(b.reshape(self._ns), shift, check_finite=True,
-                                 overwrite_b=False, name="b").reshape(N)
-        batch, k = b.shape[:-2], b.shape[-1]
-        Bt = np.swapaxes(b, -1, -2).reshape(batch + (k,) + self._ns)
-        X = solver._solve(Bt, shift, check_finite=True, overwrite_b=False, name="b")
-        return np.swapaxes(X.reshape(batch + (k, N)), -1, -2)
+        Bt = columns_as_batch(b, self._ns, be.swapaxes)
+        X = self._get_solver()._solve(Bt, shift, check_finite=True, overwrite_b=False,
+                                      name="b")
+        return batch_as_columns(X, tuple(b.shape), be.swapaxes)
 
 
 def kronsum(*mats: Any) -> KronSum:
@@ -304,18 +275,10 @@ def kronsum(*mats: Any) -> KronSum:
     for i, A in enumerate(mats):
         if isinstance(A, KronSum):
             flat.extend(A.mats)
-            continue
-        if isinstance(A, _KronOperator):
+        elif isinstance(A, _KronOperator):
             raise TypeError(
                 f"mats[{i}] is a {type(A).__name__}; kronsum takes matrices (or KronSum)"
             )
-        if type(A) is not np.ndarray and _is_foreign(A):  # PyTorch, CuPy, Dask...
-            from ._generic import kronsum as _generic_kronsum
-
-            return _generic_kronsum(*mats)
-        A = _as_matrix(A, f"mats[{i}]")
-        if A.shape[0] != A.shape[1]:
-            raise ValueError(f"mats[{i}] must be square, got shape {A.shape}")
-        flat.append(A)
+        else:
+            flat.append(A)
     return KronSum(flat)
-

@@ -1,4 +1,4 @@
-"""SciPy ``LinearOperator`` wrapper for lazy Kronecker operators."""
+"""SciPy ``LinearOperator`` wrappers: lazy Kronecker operators, and inverses of Kronecker sums."""
 
 from __future__ import annotations
 
@@ -38,3 +38,41 @@ class _KronLinearOperator(LinearOperator):
 
     def _transpose(self) -> _KronLinearOperator:
         return _KronLinearOperator(self.op.T)
+
+
+class _InverseOperator(LinearOperator):
+    """``LinearOperator`` applying the inverse of a factored Kronecker sum (plus shift)."""
+
+    def __init__(self, solver: Any, shift: Any):
+        self.solver = solver
+        self.shift = shift
+        N = 1
+        for n in solver.shape:
+            N *= n
+        cplx = not solver._real_modes or isinstance(shift, complex | np.complexfloating)
+        dtype = np.result_type(solver._in_dtype, np.complex64 if cplx else np.float16)
+        super().__init__(dtype=dtype, shape=(N, N))
+
+    def _solve(self, X: np.ndarray, shift: Any) -> np.ndarray:
+        if X.ndim == 1:
+            return self.solver.solve(X, shift)
+        ns = self.solver.shape
+        k = X.shape[1]
+        Bt = np.ascontiguousarray(X.T).reshape((k,) + ns)
+        return self.solver.solve(Bt, shift).reshape(k, -1).T
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._solve(x.reshape(-1), self.shift)
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        return self._solve(X, self.shift)
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._rmatmat(x.reshape(-1, 1)).reshape(-1)
+
+    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
+        if not all(m.hermitian for m in self.solver._modes):
+            raise NotImplementedError(
+                "the adjoint of the inverse needs symmetric (Hermitian) factors; factor "
+                "the conjugate-transposed matrices in a KronSumSolver of their own")
+        return self._solve(X, np.conj(self.shift))

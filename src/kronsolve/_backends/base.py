@@ -1,0 +1,132 @@
+"""The contract of a backend: the primitives that operators and solvers call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """Primitives of one array library.
+
+    Operators and solvers hold a backend and call only these.  Arrays passed in
+    are of the backend's kind (converted by :meth:`asarray`), except where said.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"``, the library's name (``"torch"``, ``"cupy"``...) or ``"dask"``.
+    xp : module
+        The library's array namespace (array-API compatible where one exists).
+    lazy : bool
+        True when results are task graphs (Dask).
+    host : Backend
+        The backend that does the dense algebra of small factors (Dask: NumPy).
+    """
+
+    name: str = "?"
+    xp: Any = None
+    lazy: bool = False
+    host: Backend
+
+    def __repr__(self) -> str:
+        return f"<kronsolve backend {self.name}>"
+
+    def unsupported(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"{what} is not available for {self.name} arrays")
+
+    # --- arrays ------------------------------------------------------------
+    def asarray(self, a: Any, name: str, like: Any = None) -> Any:
+        """``a`` as an array of this kind on ``like``'s device, with a numeric dtype."""
+        raise NotImplementedError
+
+    def tensor(self, a: Any, name: str, like: Any = None) -> Any:
+        """A tensor or right-hand side of this kind (Dask chunks NumPy ones ``"auto"``)."""
+        return self.asarray(a, name, like)
+
+    def modesum(self, X: Any, mats: list, modes: list[int]) -> Any:
+        """``Σ_i X ×_modes[i] mats[i]`` (the product of a Kronecker sum)."""
+        out = self.modeprod(X, [mats[0]], [modes[0]])
+        for A, k in zip(mats[1:], modes[1:]):
+            out = out + self.modeprod(X, [A], [k])
+        return out
+
+    def matrix(self, a: Any, name: str, like: Any = None) -> Any:
+        """A 2-D factor of this kind (NumPy: scipy.sparse kept as it is)."""
+        a = self.asarray(a, name, like)
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D matrix, got an array of shape "
+                             f"{tuple(a.shape)}")
+        return a
+
+    def to_host(self, a: Any) -> Any:
+        """A NumPy copy (or view) of ``a``."""
+        raise NotImplementedError
+
+    def from_host(self, a: Any, like: Any = None) -> Any:
+        """The NumPy array ``a`` as this kind."""
+        return self.asarray(a, "array", like)
+
+    def all_finite(self, a: Any) -> bool:
+        raise NotImplementedError
+
+    def result_type(self, *arrays: Any) -> Any:
+        raise NotImplementedError
+
+    def work_dtype(self, *dtypes: Any, name: str = "input") -> Any:
+        """The floating dtype that linear algebra uses for these inputs."""
+        raise NotImplementedError
+
+    def is_complex(self, dtype: Any) -> bool:
+        raise NotImplementedError
+
+    def complex_of(self, dtype: Any) -> Any:
+        raise NotImplementedError
+
+    def real_of(self, dtype: Any) -> Any:
+        raise NotImplementedError
+
+    def eps(self, dtype: Any) -> float:
+        raise NotImplementedError
+
+    def astype(self, a: Any, dtype: Any) -> Any:
+        raise NotImplementedError
+
+    def zeros(self, shape: tuple, dtype: Any, like: Any = None) -> Any:
+        raise NotImplementedError
+
+    def eye(self, n: int, dtype: Any, like: Any = None) -> Any:
+        raise NotImplementedError
+
+    def swapaxes(self, a: Any, i: int, j: int) -> Any:
+        return self.xp.swapaxes(a, i, j) if hasattr(self.xp, "swapaxes") else \
+            self.xp.moveaxis(a, i, j)
+
+    # --- tensors -----------------------------------------------------------
+    def modeprod(self, X: Any, mats: list, modes: list[int], out: Any = None,
+                 trans: Any = None) -> Any:
+        """``X`` times ``mats[i]`` along ``modes[i]`` for every ``i`` (one dtype)."""
+        raise NotImplementedError
+
+    def divide(self, Y: Any, lams: list, shift: Any, b: int, free: Any) -> Any:
+        """``Y`` divided by the eigenvalue sums ``lams[0][i0] + ... + shift`` on the
+        modes ``b, b+1, ...``; in place where the backend allows (``free``: scratch)."""
+        raise NotImplementedError
+
+    # --- dense algebra of factors -----------------------------------------
+    def kron(self, a: Any, b: Any) -> Any:
+        """``np.kron`` of two matrices or two vectors (by broadcasting)."""
+        xp = self.xp
+        if a.ndim == 1:
+            return xp.reshape(a[:, None] * b[None, :], (-1,))
+        m1, n1 = a.shape
+        m2, n2 = b.shape
+        return xp.reshape(a[:, None, :, None] * b[None, :, None, :], (m1 * m2, n1 * n2))
+
+    def conj(self, a: Any) -> Any:
+        return self.xp.conj(a)
+
+    def H(self, a: Any) -> Any:
+        """Conjugate transpose of a matrix."""
+        return self.conj(a).T if self.is_complex(a.dtype) else a.T

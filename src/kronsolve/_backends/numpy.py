@@ -1,0 +1,712 @@
+"""The NumPy backend: NumPy and SciPy with kronsolve's fast paths.
+
+* Mode products run the shared plan (:mod:`._transform`) with ``np.matmul``
+  writing into per-thread work buffers, so a call allocates only its result;
+  scipy.sparse factors are served too.
+* The fast diagonalization solve alternates between two arrays the size of
+  the right-hand side (the result and one scratch array; ``B`` itself with
+  ``overwrite_b=True``) and divides by the eigenvalue sums in cache-sized
+  blocks, in two threads for large problems.
+* Eigendecompositions: small symmetric ones call LAPACK directly or, once
+  loaded, the compiled kernel of :mod:`kronsolve._smalleig`; distinct large
+  factors decompose side by side in threads with one BLAS thread each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import threading
+import time
+import warnings
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from .. import _smalleig
+from .._eigsums import _BLOCK, _sums
+from .._validation import (
+    _LAPACK_DTYPES,
+    _as_array,
+    _as_matrix,
+    _check_dtype,
+    _check_finite,
+    _is_sparse,
+    _not_finite,
+)
+from ._transform import _FRONT_MAX, plan, transform
+from .base import Backend
+
+__all__ = ["NUMPY", "NumpyBackend"]
+
+# ------------------------------------------------------------------ buffers
+
+_LOCAL = threading.local()
+# intermediates larger than this are allocated per call rather than kept
+_WORKSPACE_MAX_BYTES = 1 << 28
+
+
+def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
+    """A flat per-thread scratch array of ``size`` elements (reused across calls)."""
+    nbytes = size * dtype.itemsize
+    if nbytes > _WORKSPACE_MAX_BYTES:
+        return None
+    bufs = getattr(_LOCAL, "bufs", None)
+    if bufs is None:
+        bufs = _LOCAL.bufs = [None, None, None]
+    buf = bufs[slot]
+    if buf is None or buf.nbytes < nbytes:
+        buf = bufs[slot] = np.empty(max(nbytes, 4096), dtype=np.uint8)
+    return buf[:nbytes].view(dtype)
+
+
+# ------------------------------------------------------- transform primitives
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    return np.matmul(a, b, out=out)
+
+
+def _product(cur: np.ndarray, A: Any, p: int, n: int, q: int, m: int,
+             out: np.ndarray | None) -> np.ndarray:
+    """``(p, n, q) -> (p, m, q)`` with ``A`` (shape (m, n)), one BLAS call; sparse too."""
+    if type(A) is not np.ndarray:  # scipy.sparse
+        if q == 1:
+            res = (A @ cur.reshape(p, n).T).T
+        elif p == 1:
+            res = A @ cur.reshape(n, q)
+        else:
+            t = cur.reshape(p, n, q).transpose(1, 0, 2).reshape(n, p * q)
+            res = (A @ t).reshape(m, p, q).transpose(1, 0, 2)
+        res = np.asarray(res)
+        if out is None:
+            return np.ascontiguousarray(res)
+        out = out.reshape(res.shape)
+        out[...] = res
+        return out
+    if q == 1:
+        return np.matmul(cur.reshape(p, n), A.T, out=None if out is None else out.reshape(p, m))
+    if p == 1:
+        return np.matmul(A, cur.reshape(n, q), out=None if out is None else out.reshape(m, q))
+    return np.matmul(A, cur.reshape(p, n, q), out=out)
+
+
+def _apply_slabs(X: np.ndarray, mats: list, inner: tuple, shape_out: tuple,
+                 dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    """Products along the leading axes of ``X`` (trailing batch axis) in two passes.
+
+    Pass one runs the products along axes ``1 .. d-1`` slab by slab (``X[i]``),
+    each slab staying in cache between its products; pass two is the product
+    along axis 0, one GEMM over everything: two trips through memory instead
+    of ``d``.
+    """
+    n0 = X.shape[0]
+    T = _work_buffer(2, X.size, dtype)
+    T = np.empty(X.shape, dtype=dtype) if T is None else T.reshape(X.shape)
+    last = len(inner) - 1
+    for i in range(n0):
+        cur = X[i]
+        for s, (j, p, n, q, m) in enumerate(inner):
+            dst = T[i] if s == last else _work_buffer(s & 1, p * m * q, dtype)
+            cur = _product(cur, mats[j + 1], p, n, q, m,
+                           None if dst is None else dst.reshape(p, m, q))
+    if out is None:
+        out = np.empty(shape_out, dtype=dtype)
+    _product(T, mats[0], 1, n0, T.size // n0, mats[0].shape[0],
+             out.reshape(1, mats[0].shape[0], -1))
+    return out
+
+
+# ------------------------------------------------------------------ dtypes
+
+
+@functools.lru_cache(maxsize=256)
+def _work_dtype_cached(dtypes: tuple) -> np.dtype:
+    dt = np.result_type(*dtypes)
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    if dt == np.float16:
+        return np.dtype(np.float32)
+    if dt not in _LAPACK_DTYPES:
+        raise TypeError(
+            f"dtype {dt} is not supported: use float32, float64, complex64 or complex128"
+        )
+    return dt
+
+
+@functools.lru_cache(maxsize=64)
+def _complex_of(dt: np.dtype) -> np.dtype:
+    return np.result_type(dt, np.complex64)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_of(dt: np.dtype) -> np.dtype:
+    return np.empty(0, dtype=dt).real.dtype
+
+
+@functools.lru_cache(maxsize=64)
+def _eps(dt: np.dtype) -> float:
+    return float(np.finfo(dt).eps)
+
+
+# ------------------------------------------------------ eigendecompositions
+
+# Factor sizes whose eigendecompositions run with one BLAS thread.  LAPACK's
+# eig/eigh on small matrices is a long chain of small level-2 BLAS calls; with a
+# multi-threaded BLAS every call is a barrier, which waits for a time slice
+# whenever another process holds a core.
+_SMALL_LAPACK = (32, 512)
+_BLAS_LIMITER: list = []
+# The division by the eigenvalue sums uses two threads from this many entries.
+_PARALLEL_DIVIDE = 1 << 18
+# Distinct factors at least this large are decomposed in parallel threads.
+_PARALLEL_MIN = 48
+_EXECUTOR: list = []
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> Any:
+    """A small thread pool for independent eigendecompositions (created on first use)."""
+    if not _EXECUTOR:
+        with _EXECUTOR_LOCK:
+            if not _EXECUTOR:
+                from concurrent.futures import ThreadPoolExecutor
+
+                workers = max(1, min(4, os.cpu_count() or 1))
+                _EXECUTOR.append(ThreadPoolExecutor(workers, thread_name_prefix="kronsolve"))
+    return _EXECUTOR[0]
+
+
+def _single_blas_thread() -> Any:
+    """Context manager that runs BLAS with one thread (via threadpoolctl, if installed)."""
+    if not _BLAS_LIMITER:
+        try:
+            import scipy.linalg  # noqa: F401  (load SciPy's BLAS so that it is covered too)
+            from threadpoolctl import ThreadpoolController
+
+            ctrl = ThreadpoolController().select(user_api="blas")
+            _BLAS_LIMITER.append(lambda: ctrl.limit(limits=1))
+        except Exception:  # pragma: no cover - threadpoolctl missing or failing
+            _BLAS_LIMITER.append(None)
+    return contextlib.nullcontext() if _BLAS_LIMITER[0] is None else _BLAS_LIMITER[0]()
+
+
+def _eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``eigh`` of a float64/complex128 matrix, by the fastest tier for its size.
+
+    Real matrices of at most 32 rows go to the compiled kernel of
+    :mod:`kronsolve._smalleig` once it is loaded, other small ones to SciPy's
+    LAPACK wrapper directly (NumPy's costs more than the call itself there);
+    larger ones go through NumPy, whose wrapper releases the GIL so that
+    independent factors decompose side by side in threads.
+    """
+    if A.shape[0] > _FRONT_MAX:
+        try:
+            return np.linalg.eigh(A, UPLO="L")
+        except np.linalg.LinAlgError:
+            raise np.linalg.LinAlgError(
+                f"the eigendecomposition of {name} (shape {A.shape}) did not converge"
+            ) from None
+    if A.dtype == np.float64 and A.shape[0] <= _smalleig._MAX_N:
+        res = _smalleig.small_eigh(A)  # the compiled tier, once loaded
+        if res is not None:
+            return res
+        from scipy.linalg import lapack  # noqa: F401  (loaded outside the timing)
+
+        t0 = time.perf_counter()
+        res = _lapack_eigh(A, name)
+        _smalleig.note_lapack(time.perf_counter() - t0)
+        return res
+    return _lapack_eigh(A, name)
+
+
+def _lapack_eigh(A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """LAPACK ``syevd``/``heevd`` through SciPy's wrapper (small matrices)."""
+    from scipy.linalg import lapack
+
+    if A.dtype == np.float64 and A.flags.c_contiguous:
+        # the same matrix in Fortran order without the wrapper's copy: the upper
+        # triangle of Aᵀ is the lower triangle of A
+        lam, Q, info = lapack.dsyevd(A.T, compute_v=1, lower=0)
+    else:
+        fn = lapack.dsyevd if A.dtype == np.float64 else lapack.zheevd
+        lam, Q, info = fn(A, compute_v=1, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"the eigendecomposition of {name} (shape {A.shape}) did not converge "
+            f"(LAPACK info {info})"
+        )
+    return lam, Q
+
+
+# ----------------------------------------------------------------- backend
+
+_F64 = np.dtype(np.float64)
+
+
+class NumpyBackend(Backend):
+    """NumPy and SciPy (the default backend; scipy.sparse factors, fast paths)."""
+
+    name = "numpy"
+    xp = np
+    lazy = False
+
+    def __init__(self) -> None:
+        self.host = self
+
+    # --- arrays ------------------------------------------------------------
+    def asarray(self, a: Any, name: str, like: Any = None) -> np.ndarray:
+        return _as_array(a, name)
+
+    def matrix(self, a: Any, name: str, like: Any = None) -> Any:
+        return _as_matrix(a, name)
+
+    def to_host(self, a: Any) -> np.ndarray:
+        return np.asarray(a)
+
+    def from_host(self, a: Any, like: Any = None) -> np.ndarray:
+        return a
+
+    def dense(self, A: Any) -> np.ndarray:
+        """A dense copy of a scipy.sparse factor (dense ones as they are)."""
+        return np.asarray(A.toarray()) if _is_sparse(A) else A
+
+    def all_finite(self, a: Any) -> bool:
+        data = a.data if _is_sparse(a) else a
+        if data.dtype.kind not in "fc":
+            return True
+        if data.size and data.flags.c_contiguous:
+            # one BLAS dot product: finite whenever every entry is (the exact test
+            # decides on inf, NaN or overflow)
+            v = data.reshape(-1)
+            if np.isfinite(np.vdot(v, v)):
+                return True
+        return bool(np.isfinite(data).all())
+
+    def check_finite(self, a: Any, name: str) -> Any:
+        if not self.all_finite(a):
+            raise _not_finite(name)
+        return a
+
+    def result_type(self, *arrays: Any) -> np.dtype:
+        return np.result_type(*[a.dtype if hasattr(a, "dtype") else a for a in arrays])
+
+    def work_dtype(self, *dtypes: Any, name: str = "input") -> np.dtype:
+        try:
+            return _work_dtype_cached(dtypes)
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+
+    def is_complex(self, dtype: Any) -> bool:
+        return np.dtype(dtype).kind == "c"
+
+    def complex_of(self, dtype: Any) -> np.dtype:
+        return _complex_of(np.dtype(dtype))
+
+    def real_of(self, dtype: Any) -> np.dtype:
+        return _real_of(np.dtype(dtype))
+
+    def eps(self, dtype: Any) -> float:
+        return _eps(np.dtype(dtype))
+
+    def double(self, complex_: bool) -> np.dtype:
+        return np.dtype(np.complex128 if complex_ else np.float64)
+
+    def numpy_dtype(self, dtype: Any) -> np.dtype:
+        return np.dtype(dtype)
+
+    def from_numpy_dtype(self, dtype: np.dtype) -> np.dtype:
+        return dtype
+
+    def astype(self, a: Any, dtype: Any) -> Any:
+        return a if a.dtype == dtype else a.astype(dtype)
+
+    def zeros(self, shape: tuple, dtype: Any, like: Any = None) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+
+    def eye(self, n: int, dtype: Any, like: Any = None) -> np.ndarray:
+        return np.eye(n, dtype=dtype)
+
+    def swapaxes(self, a: Any, i: int, j: int) -> np.ndarray:
+        return np.swapaxes(a, i, j)
+
+    # --- tensors -----------------------------------------------------------
+    def modeprod(self, X: np.ndarray, mats: list, modes: list[int], out: Any = None,
+                 trans: Any = None) -> np.ndarray:
+        if not mats:
+            return X.copy()
+        dtype = X.dtype
+        sparse = any(type(A) is not np.ndarray for A in mats)
+        p = plan(X.shape, tuple(A.shape for A in mats), tuple(modes), dense=not sparse,
+                 slabs_ok=True, itemsize=dtype.itemsize)
+        if X.size == 0 or 0 in p.shape_out:
+            if out is None:
+                return np.zeros(p.shape_out, dtype=dtype)
+            out[...] = 0
+            return out
+        cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+        if p.scheme == "slabs":
+            return _apply_slabs(cur, mats, p.slabs, p.shape_out, dtype, out)
+        if p.scheme == "front" and trans is None:
+            trans = [np.ascontiguousarray(A.T) for A in mats]
+        last = len(mats) - 1
+
+        def dest(s: int, shape: tuple) -> np.ndarray | None:
+            if s == last:
+                return None if out is None else out.reshape(shape)
+            buf = _work_buffer(s & 1, prod(shape), dtype)
+            return None if buf is None else buf.reshape(shape)
+
+        return transform(cur, mats, p, _matmul, _product, dest, trans)
+
+    def modesum(self, X: np.ndarray, mats: list, modes: list[int]) -> np.ndarray:
+        X = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+        out = self.modeprod(X, [mats[0]], [modes[0]])
+        if len(mats) > 1:
+            tmp = np.empty_like(out)
+            for A, k in zip(mats[1:], modes[1:]):
+                out += self.modeprod(X, [A], [k], out=tmp)
+        return out
+
+    def prepare_factors(self, factors: tuple, dtype: np.dtype, N: int) -> tuple:
+        """Factors of a product in ``dtype`` with small neighbours merged.
+
+        Adjacent dense factors whose merged size stays small are replaced by
+        their ``np.kron``: few or no extra flops, and whole passes (BLAS calls)
+        over the tensor saved.  Returns ``(mats, column sizes, transposes)``.
+        """
+        limit = 64 if N <= 1024 else 16 if N <= 16384 else 8
+        merged: list[Any] = []
+        for A in factors:
+            A = A if A.dtype == dtype else A.astype(dtype)
+            prev = merged[-1] if merged else None
+            if (prev is not None and not _is_sparse(A) and not _is_sparse(prev)
+                    and prev.shape[0] * A.shape[0] <= limit
+                    and prev.shape[1] * A.shape[1] <= limit):
+                merged[-1] = np.kron(prev, A)
+            else:
+                merged.append(A)
+        mats = tuple(A if _is_sparse(A) or A.flags.forc else np.ascontiguousarray(A)
+                     for A in merged)
+        trans = None
+        if not any(_is_sparse(A) for A in mats):
+            trans = tuple(np.ascontiguousarray(A.T) for A in mats)
+        return mats, tuple(A.shape[1] for A in mats), trans
+
+    def transposes(self, A: np.ndarray) -> np.ndarray | None:
+        """The contiguous ``Aᵀ`` that the front scheme multiplies by (small factors)."""
+        return np.ascontiguousarray(A.T) if A.shape[0] <= _FRONT_MAX else None
+
+    # --- the fast diagonalization solve ------------------------------------
+    def fdm(self, B: np.ndarray, mats: list, lams: list, shift: Any, wd: np.dtype,
+            out_dt: np.dtype, overwrite_b: bool, d: int) -> np.ndarray:
+        """Transform, divide by the eigenvalue sums, transform back.
+
+        ``mats[k]`` is ``(fwd, bwd, fwdᵀ, bwdᵀ)`` of mode ``k`` in ``wd``, ``lams``
+        the eigenvalues in the dtype of the division.  The ``2d`` steps alternate
+        between ``R`` (returned) and one scratch array ``S``.
+        """
+        ns = B.shape[B.ndim - d:]
+        in_place = (overwrite_b and B.dtype == wd and B.flags.c_contiguous
+                    and B.flags.writeable)
+        if in_place:
+            R = src = B
+        else:
+            R = np.empty(B.shape, dtype=wd)
+            if B.dtype == wd and B.flags.c_contiguous:
+                src = B
+            else:
+                R[...] = B
+                src = R
+        core = prod(ns)
+        nb = B.size // core
+        sizes = tuple((n, n) for n in ns)
+        if nb == 1 or core >= _ROTATE_MIN:
+            # one problem at a time, by the plan of a full transform
+            p = plan(ns, sizes, tuple(range(d)), itemsize=wd.itemsize)
+            S = _work_buffer(0, core, wd)
+            S = np.empty(core, dtype=wd) if S is None else S
+            src_f = src.reshape(nb, core)
+            R_f = R.reshape(nb, core)
+            for i in range(nb):
+                self._fdm_one(src_f[i], (S, R_f[i]), p, mats, lams, shift, 0)
+        else:
+            # many small problems together, one batched product per mode
+            shape = (nb,) + ns
+            p = plan(shape, sizes, tuple(range(1, d + 1)), itemsize=wd.itemsize)
+            S = _work_buffer(0, B.size, wd)
+            S = np.empty(B.size, dtype=wd) if S is None else S
+            self._fdm_one(src.reshape(shape), (S, R.reshape(-1)), p, mats, lams, shift, 1)
+        if wd != out_dt:  # complex arithmetic for a real problem
+            if overwrite_b and B.dtype == out_dt and B.flags.c_contiguous and B.flags.writeable:
+                np.copyto(B, R.real)
+                return B
+            return np.ascontiguousarray(R.real)
+        return R
+
+    def _fdm_one(self, src: np.ndarray, bufs: tuple, p: Any, mats: list, lams: list,
+                 shift: Any, b: int) -> None:
+        """Both transforms and the division of one tensor, ending in ``bufs[1]``."""
+
+        def dest(s: int, shape: tuple) -> np.ndarray:
+            return bufs[s & 1][:prod(shape)].reshape(shape)
+
+        d = len(mats)
+        front = p.scheme == "front"
+        fwd = [m[0] for m in mats]
+        cur = transform(src, fwd, p, _matmul, _product, dest,
+                        [m[2] for m in mats] if front else None, 0)
+        self.divide(cur, lams, shift, b, bufs[d & 1])
+        transform(cur, [m[1] for m in mats], p, _matmul, _product, dest,
+                  [m[3] for m in mats] if front else None, d)
+
+    def divide(self, Y: np.ndarray, lams: list, shift: Any, b: int, free: Any) -> np.ndarray:
+        """``Y /= λ1[i1] + ... + λd[id] + shift`` in blocks, with workspace ``free``."""
+        d = len(lams)
+        dd = lams[0].dtype
+        ns = tuple(lam.shape[0] for lam in lams)
+        if d == 1:
+            np.divide(Y, lams[0] + shift, out=Y)
+            return Y
+        flat = free.reshape(-1)
+        work = flat if flat.dtype == dd else flat.view(np.uint8).view(dd)
+        cap = work.shape[0]
+        N = prod(ns)
+        if N <= _BLOCK:
+            # a single block holds every sum
+            den = _sums(lams, shift, out=work[:N].reshape(ns))
+            np.divide(Y, den, out=Y)
+            return Y
+        n1 = ns[0]
+        m = prod(ns[1:])
+        rest = work[:m].reshape(ns[1:])
+        _sums(lams[1:], shift, out=rest)
+        lead = (slice(None),) * b
+        if n1 == 1:
+            rest += lams[0][0]
+            Yi = Y[lead + (0,)]
+            np.divide(Yi, rest, out=Yi)
+            return Y
+        lam1 = lams[0]
+        # large problems: two threads (NumPy releases the GIL), each with its own
+        # block of sums in the idle buffer
+        nthreads = 2 if (Y.size >= _PARALLEL_DIVIDE and n1 >= 4 and cap >= 5 * m
+                         and (os.cpu_count() or 1) > 1) else 1
+        c = max(1, min(n1, _BLOCK // max(m, 1), (cap // max(m, 1) - 1) // nthreads))
+
+        def run(t: int, lo: int, hi: int) -> None:
+            base = m + t * c * m
+            for i0 in range(lo, hi, c):
+                i1 = min(hi, i0 + c)
+                den = work[base: base + (i1 - i0) * m].reshape((i1 - i0,) + ns[1:])
+                for j in range(i1 - i0):  # scalar + contiguous: no iterator buffers
+                    np.add(rest, lam1[i0 + j], out=den[j])
+                Yi = Y[lead + (slice(i0, i1),)]
+                np.divide(Yi, den, out=Yi)
+
+        if nthreads == 1:
+            run(0, 0, n1)
+        else:
+            half = n1 // 2
+            other = _executor().submit(run, 1, half, n1)
+            run(0, 0, half)
+            other.result()
+        return Y
+
+    def solve_small(self, B: Any, mats: list, shift: Any, check_finite: bool) -> Any:
+        """The one-shot solve of a small, real, symmetric, definite problem, or None.
+
+        The common case of the one-shot solvers at sizes where Python overhead
+        rivals the arithmetic: float64 C-contiguous ``B`` with no batch
+        dimensions, exactly symmetric float64 factors of at most ``_FRONT_MAX``
+        rows, a real ``shift`` and a definite sum.  The same operations as the
+        general path (the same ``eigh``, plan and sums), so the same result;
+        anything else, and any input that would raise, returns None and goes the
+        general way, which gives the errors and warnings.
+        """
+        if (type(B) is not np.ndarray or B.dtype != _F64 or not B.flags.c_contiguous
+                or B.size > _SMALL_N or B.ndim != len(mats) or not B.size
+                or (type(shift) is not float and type(shift) is not int)
+                or not math.isfinite(shift)):
+            return None
+        shape = B.shape
+        lams: list = []
+        trans: list = []  # (Qᵀ, Q) contiguous: the right operands of the two transforms
+        lo = hi = float(shift)
+        scale = abs(shift)
+        for k, A in enumerate(mats):
+            for j in range(k):
+                if mats[j] is A:
+                    if shape[j] != shape[k]:
+                        return None  # B does not match: the general path explains
+                    lams.append(lams[j])
+                    trans.append(trans[j])
+                    break
+            else:
+                if (type(A) is not np.ndarray or A.dtype != _F64 or A.ndim != 2
+                        or A.shape[0] != shape[k] or A.shape[1] != shape[k]
+                        or shape[k] > _FRONT_MAX):
+                    return None
+                # exact symmetry, bit for bit; NaN entries that pass give NaN
+                # eigenvalues or a failed eigh, caught below
+                if A.tobytes() != A.T.tobytes():
+                    return None
+                try:
+                    lam, Q = _eigh(A, f"mats[{k}]")
+                except np.linalg.LinAlgError:
+                    return None
+                lams.append(lam)
+                Q = np.ascontiguousarray(Q)
+                trans.append((Q, np.ascontiguousarray(Q.T)))
+            lam = lams[k]
+            lo += float(lam[0])
+            hi += float(lam[-1])
+            scale += max(abs(float(lam[0])), abs(float(lam[-1])))
+        tol = _eps(_F64) * max(shape) * len(mats) * scale
+        if not (lo > tol or hi < -tol):
+            return None  # maybe singular (or not finite): the general path explains
+        if check_finite:
+            v = B.reshape(-1)
+            if not math.isfinite(np.vdot(v, v)):
+                return None
+        # fwd = Qᵀ (its transpose, the front operand, is Q), bwd = Q (operand Qᵀ)
+        modes = [(t[1], t[0], t[0], t[1]) for t in trans]
+        p = plan(shape, tuple((n, n) for n in shape), tuple(range(len(shape))))
+        N = B.size
+        S, R = np.empty(N), np.empty(N)
+        self._fdm_one(B, (S, R), p, modes, lams, shift, 0)
+        # an inf in a symmetric factor gives NaN eigenvalues or a failed eigh; should
+        # one slip through, it shows in the result (and an overflow from finite
+        # input is recomputed by the general path)
+        if check_finite and not math.isfinite(np.vdot(R, R)):
+            return None
+        return R.reshape(shape)
+
+    # --- decompositions ------------------------------------------------------
+    def eigh(self, A: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _eigh(A, name)
+
+    def eigh_pencil(self, K: np.ndarray, M: np.ndarray, mname: str,
+                    mshape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.linalg import eigh
+
+        try:
+            return eigh(K, M, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise np.linalg.LinAlgError(
+                f"{mname} (shape {mshape}) must be symmetric (Hermitian) positive "
+                "definite, but its Cholesky factorization failed"
+            ) from None
+
+    def eig(self, K: np.ndarray, M: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if M is None:
+            return np.linalg.eig(K)
+        from scipy.linalg import eig
+
+        return eig(K, M, check_finite=False)
+
+    def inv(self, A: np.ndarray) -> np.ndarray | None:
+        """Inverse, or None when ``A`` is singular."""
+        try:
+            return np.linalg.inv(A)
+        except np.linalg.LinAlgError:
+            return None
+
+    def is_hermitian(self, A: np.ndarray, eps: float) -> bool:
+        """``A`` equals its conjugate transpose up to a few rounding errors."""
+        n = A.shape[0]
+        if n <= 1:
+            return A.dtype.kind != "c" or n == 0 or A[0, 0].imag == 0
+        if np.array_equal(A, A.conj().T):  # exactly (the common case): no norms
+            return True
+        nrm = np.linalg.norm(A)
+        return bool(np.linalg.norm(A - A.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
+
+    def equal(self, A: Any, B: Any) -> bool:
+        return bool(np.array_equal(A, B))
+
+    def norm(self, A: Any, ord: Any = None) -> float:
+        return float(np.linalg.norm(A, ord))
+
+    def decompose_all(self, jobs: list, decompose: Any) -> tuple[list, int]:
+        """``decompose(*job)`` for every job; side by side in threads where it pays."""
+        nmax = max(job[0].shape[0] for job in jobs)
+        limit = _SMALL_LAPACK[0] <= nmax <= _SMALL_LAPACK[1]
+        flops = 0
+        with _single_blas_thread() if limit else contextlib.nullcontext():
+            if limit and len(jobs) > 1 and nmax >= _PARALLEL_MIN and _BLAS_LIMITER[0]:
+                # one BLAS thread each, the factors side by side (LAPACK drops the GIL)
+                results = list(_executor().map(lambda job: decompose(*job), jobs))
+                flops = sum(9 * job[0].shape[0] ** 3 for job in jobs)
+            else:
+                results = [decompose(*job) for job in jobs]
+        return results, flops
+
+    def one_thread(self) -> Any:
+        """Context manager: BLAS with one thread (for solves after parallel decompositions)."""
+        return _single_blas_thread()
+
+    # --- dense algebra of factors ------------------------------------------
+    def kron(self, a: Any, b: Any) -> np.ndarray:
+        return np.kron(self.dense(a), self.dense(b))
+
+    def trace(self, A: Any) -> Any:
+        return self.dense(A).trace()
+
+    def diagonal(self, A: Any) -> np.ndarray:
+        return np.diagonal(self.dense(A))
+
+    def slogdet(self, A: Any) -> tuple[Any, Any]:
+        return np.linalg.slogdet(self.dense(A))
+
+    def eigvals(self, A: Any) -> np.ndarray:
+        return np.linalg.eigvals(self.dense(A))
+
+    def eigvalsh(self, A: Any) -> np.ndarray:
+        return np.linalg.eigvalsh(self.dense(A))
+
+    def matrix_norm(self, A: Any, ord: Any) -> Any:
+        return np.linalg.norm(self.dense(A), ord)
+
+    def take2(self, A: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.dense(A)[rows, cols]
+
+    def lu_factor(self, A: Any) -> Any:
+        """LU factors of a square factor, or None when it is singular."""
+        from scipy.linalg import lu_factor
+
+        A = self.dense(A)
+        if A.dtype.kind not in "fc":
+            A = A.astype(np.result_type(A.dtype, np.float64))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # singularity is reported by the caller
+            lu, piv = lu_factor(A, check_finite=False)
+        diag = np.abs(np.diagonal(lu))
+        if A.shape[0] and (diag.min() == 0 or not np.isfinite(diag).all()):
+            return None
+        return lu, piv
+
+    def lu_solve(self, lu: Any, B: np.ndarray) -> np.ndarray:
+        from scipy.linalg import lu_solve
+
+        return lu_solve(lu, B, check_finite=False)
+
+    def lu_dtype(self, lu: Any) -> np.dtype:
+        return lu[0].dtype
+
+    def check_numeric(self, A: Any, name: str) -> None:
+        _check_dtype(A.dtype, name)
+
+    def finite_or_raise(self, A: Any, name: str) -> None:
+        _check_finite(A, name)
+
+
+# one-shot solves of at most this many unknowns take ``solve_small``
+_SMALL_N = 1 << 15
+# batched right-hand sides at least this large per problem are solved one by one
+_ROTATE_MIN = 1 << 12
+
+NUMPY = NumpyBackend()
