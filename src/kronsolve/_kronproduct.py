@@ -346,12 +346,13 @@ class KronProduct(_KronOperator):
         if prep is None:
             facs = self._factors_in(be, like)
             dtype = be.result_type(x, *facs)
-            prep = self._prepared[key] = (dtype,) + be.prepare_factors(facs, dtype,
-                                                                        self.shape[1])
-        dtype, mats, cols, trans = prep
-        X, b = as_tensor(be.astype(x, dtype), cols)
-        Y = be.modeprod(X, list(mats), list(range(b, b + len(mats))), trans=trans)
-        return as_matrix(Y, b, len(mats), self.shape[0])
+            prep = self._prepared[key] = (dtype,) + be.prepare_factors(
+                facs, dtype, self.shape[1]) + ({},)
+        dtype, mats, cols, trans, plans = prep
+        X, b = as_tensor(x if x.dtype == dtype else be.astype(x, dtype), cols)
+        d = len(mats)
+        Y = be.modeprod(X, mats, range(b, b + d), trans=trans, plans=plans)
+        return as_matrix(Y, b, d, self.shape[0])
 
     def _product_of(self, other: KronProduct) -> KronProduct:
         be = backend_of(self._ref, other._ref)

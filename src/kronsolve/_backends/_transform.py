@@ -44,7 +44,7 @@ __all__: list[str] = []
 _STRATEGY = ["auto"]
 # rotating schemes: front for factors up to this order, back from this tensor size (d >= 3)
 _FRONT_MAX = 32
-_ROTATE_MIN_SIZE = 1 << 17
+_ROTATE_MIN_SIZE = 1 << 16
 # the two-pass scheme: slabs of at most this many bytes, tensors of at least this many
 _SLAB_MAX_BYTES = 1 << 20
 _SLAB_MIN_BYTES = 1 << 23

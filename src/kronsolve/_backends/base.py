@@ -105,8 +105,13 @@ class Backend:
 
     # --- tensors -----------------------------------------------------------
     def modeprod(self, X: Any, mats: list, modes: list[int], out: Any = None,
-                 trans: Any = None) -> Any:
-        """``X`` times ``mats[i]`` along ``modes[i]`` for every ``i`` (one dtype)."""
+                 trans: Any = None, plans: dict | None = None) -> Any:
+        """``X`` times ``mats[i]`` along ``modes[i]`` for every ``i`` (one dtype).
+
+        ``out``: where to write the result (backends with buffers); ``trans``:
+        contiguous transposes of ``mats`` (from :meth:`prepare_factors`);
+        ``plans``: a dict in which the caller lets the backend memoize its plans.
+        """
         raise NotImplementedError
 
     def divide(self, Y: Any, lams: list, shift: Any, b: int, free: Any) -> Any:

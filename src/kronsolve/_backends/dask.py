@@ -161,7 +161,7 @@ class DaskBackend(Backend):
                                  meta=np.empty((0,) * nd, dtype=X.dtype))
 
     def modeprod(self, X: Any, mats: list, modes: list[int], out: Any = None,
-                 trans: Any = None) -> Any:
+                 trans: Any = None, plans: dict | None = None) -> Any:
         dtype = np.result_type(X.dtype, *[A.dtype for A in mats])
         X = self.astype(X, dtype)
         mats_d = [self._single_chunk(A if A.dtype == dtype else A.astype(dtype)) for A in mats]

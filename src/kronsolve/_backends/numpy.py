@@ -335,13 +335,29 @@ class NumpyBackend(Backend):
 
     # --- tensors -----------------------------------------------------------
     def modeprod(self, X: np.ndarray, mats: list, modes: list[int], out: Any = None,
-                 trans: Any = None) -> np.ndarray:
+                 trans: Any = None, plans: dict | None = None) -> np.ndarray:
+        if plans is not None:  # the caller's memo of plans per tensor shape
+            p = plans.get(X.shape)
+            if p is not None:
+                return self.run(X, mats, p, out, trans)
         if not mats:
             return X.copy()
+        dense = True
+        for A in mats:
+            if type(A) is not np.ndarray:
+                dense = False
+        p = plan(X.shape, tuple([A.shape for A in mats]), tuple(modes), dense=dense,
+                 slabs_ok=True, itemsize=X.dtype.itemsize)
+        if plans is not None:
+            if len(plans) > 16:
+                plans.clear()
+            plans[X.shape] = p
+        return self.run(X, mats, p, out, trans)
+
+    def run(self, X: np.ndarray, mats: list, p: Any, out: Any = None,
+            trans: Any = None) -> np.ndarray:
+        """Run the plan ``p`` (from :func:`._transform.plan`) on ``X``."""
         dtype = X.dtype
-        sparse = any(type(A) is not np.ndarray for A in mats)
-        p = plan(X.shape, tuple(A.shape for A in mats), tuple(modes), dense=not sparse,
-                 slabs_ok=True, itemsize=dtype.itemsize)
         if X.size == 0 or 0 in p.shape_out:
             if out is None:
                 return np.zeros(p.shape_out, dtype=dtype)
@@ -452,7 +468,7 @@ class NumpyBackend(Backend):
         """Both transforms and the division of one tensor, ending in ``bufs[1]``."""
 
         def dest(s: int, shape: tuple) -> np.ndarray:
-            return bufs[s & 1][:prod(shape)].reshape(shape)
+            return bufs[s & 1].reshape(shape)  # square factors: every step fills a buffer
 
         d = len(mats)
         front = p.scheme == "front"

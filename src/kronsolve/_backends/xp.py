@@ -146,7 +146,7 @@ class ArrayAPIBackend(Backend):
 
     # --- tensors -----------------------------------------------------------
     def modeprod(self, X: Any, mats: list, modes: list[int], out: Any = None,
-                 trans: Any = None) -> Any:
+                 trans: Any = None, plans: dict | None = None) -> Any:
         if not mats:
             return self.xp.asarray(X, copy=True)
         p = plan(tuple(X.shape), tuple(tuple(A.shape) for A in mats), tuple(modes))
