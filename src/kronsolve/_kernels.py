@@ -49,22 +49,14 @@ _TILE_SLOW = 32  # along the input's contiguous axis
 _ROW_BLOCK = 1 << 13  # elements per work item when input and output are both contiguous
 _RUN = 512  # shortest source run (elements) worth blocking a second axis for
 _WHOLE_BLOCK = 1 << 14  # largest contiguous-to-contiguous transpose copied as one block
-# Outputs of at least this many bytes are written with streaming stores.  Measured
-# with a two-thread contiguous copy on a 2-core Sapphire Rapids guest: streaming
-# was faster from 4 MiB up (0.18 against 0.37 ms at 4 MiB, 12.1 against 16.4 ms at
-# 128 MiB), but it leaves the output out of the cache; from 32 MiB on the output
-# no longer fits in a core's share of the last-level cache anyway.
+# Streaming stores (measurements in the README, Performance): outputs of at least
+# this many bytes, which no longer fit in a core's share of the last-level cache...
 _STREAM_MIN_BYTES = 1 << 25
-# ... and output runs (blocks along the output's contiguous axis) of at least this
-# many bytes: shorter runs spend more on finding their whole cache lines than the
-# streaming saves (a shuffle with 2- or 3-element runs took twice as long).
+# ... output runs of at least this many bytes (shorter ones spend more on finding
+# their whole cache lines than streaming saves) ...
 _STREAM_MIN_RUN = 256
 # ... and, where a block's output is one contiguous stretch, blocks of at least
-# this many bytes.  Measured (streamed against plain, as shares of np.copyto): a
-# 40 x 75 transpose per 24 KB row lost 10-17% (plain stores that fill whole lines
-# in order skip the read on this processor); the 28.8-39 KB blocks of shuffle2
-# gained 3-28%, except 32 x 125 (0.75 against 0.82); 48 KB row pairs and 80 KB
-# blocks gained 20%.  Scattered output pieces always gain (up to 1.7x).
+# this many bytes (plain stores that fill whole lines in order are as fast below).
 _STREAM_MIN_BLOCK = 28 << 10
 
 _state: dict[str, Any] = {"kernel": None, "backend": "auto"}

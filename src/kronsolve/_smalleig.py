@@ -1,11 +1,10 @@
 """Eigendecompositions of small real symmetric matrices, compiled by Numba.
 
-The fast diagonalization method of a small problem (d = 3, n = 16: about 140 µs)
-spends half its time in LAPACK's ``dsyevd`` of the factors: 22-25 µs for each
-16 x 16 matrix on the development machine, most of it in the scalar QL
-iterations (``dsyev``, ``dsyevr`` and ``dsyevx`` take as long).  The same
-algorithm compiled by Numba, without LAPACK's per-call overhead and with plain
-square roots instead of the overflow-safe ``dlapy2``, takes 11-15 µs:
+The fast diagonalization method of a small problem spends about half its time
+in LAPACK's ``dsyevd`` of the factors, most of it in per-call overhead and the
+scalar QL iterations.  The same algorithm compiled by Numba, without that
+overhead and with plain square roots instead of the overflow-safe ``dlapy2``,
+takes about half as long (figures in the README, Performance):
 
 1. the matrix is scaled so that its largest entry is 1 (no overflow or
    underflow in the squares below, whatever its magnitude);
