@@ -42,7 +42,7 @@ __all__: list[str] = []
 
 # "auto" picks per case; "std", "front", "back" and "slabs" force one scheme
 _STRATEGY = ["auto"]
-# rotating schemes: front for factors up to this order, back from this tensor size (d >= 3)
+# rotating schemes: front for factors up to this order, back from this tensor size
 _FRONT_MAX = 32
 _ROTATE_MIN_SIZE = 1 << 16
 # the two-pass scheme: slabs of at most this many bytes, tensors of at least this many
@@ -92,7 +92,7 @@ def _scheme(shape: tuple, sizes: list, modes: list[int], dense: bool, slabs_ok: 
             return "std"
         if max(shape) <= _FRONT_MAX:
             return "front"
-        return "back" if d >= 3 and prod(shape) >= _ROTATE_MIN_SIZE else "std"
+        return "back" if d >= 2 and prod(shape) >= _ROTATE_MIN_SIZE else "std"
     if square and slabs_ok and d >= 3 and len(shape) == d + 1 and strategy in ("auto", "slabs"):
         slab = prod(shape[1:]) * itemsize
         if strategy == "slabs" or (slab <= _SLAB_MAX_BYTES
