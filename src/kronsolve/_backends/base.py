@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 __all__ = ["Backend"]
 
 
@@ -103,7 +105,27 @@ class Backend:
         return self.xp.swapaxes(a, i, j) if hasattr(self.xp, "swapaxes") else \
             self.xp.moveaxis(a, i, j)
 
+    # NumPy dtypes by default (NumPy, Dask); array-API libraries override these
+    def double(self, complex_: bool) -> Any:
+        """The double-precision dtype, real or complex."""
+        return np.dtype(np.complex128 if complex_ else np.float64)
+
+    def numpy_dtype(self, dtype: Any) -> np.dtype:
+        return np.dtype(dtype)
+
+    def from_numpy_dtype(self, dtype: np.dtype) -> Any:
+        return dtype
+
     # --- tensors -----------------------------------------------------------
+    def prepare_factors(self, factors: tuple, dtype: Any, N: int) -> tuple:
+        """Factors of a product in ``dtype``: ``(mats, column sizes, transposes or None)``."""
+        mats = tuple(self.astype(A, dtype) for A in factors)
+        return mats, tuple(int(A.shape[1]) for A in mats), None
+
+    def transposes(self, A: Any) -> Any:
+        """A contiguous ``Aᵀ`` for the front scheme, or None (backends without buffers)."""
+        return None
+
     def modeprod(self, X: Any, mats: list, modes: list[int], out: Any = None,
                  trans: Any = None, plans: dict | None = None) -> Any:
         """``X`` times ``mats[i]`` along ``modes[i]`` for every ``i`` (one dtype).

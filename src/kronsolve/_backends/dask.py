@@ -121,15 +121,6 @@ class DaskBackend(Backend):
     def eps(self, dtype: Any) -> float:
         return NUMPY.eps(dtype)
 
-    def double(self, complex_: bool) -> np.dtype:
-        return np.dtype(np.complex128 if complex_ else np.float64)
-
-    def numpy_dtype(self, dtype: Any) -> np.dtype:
-        return np.dtype(dtype)
-
-    def from_numpy_dtype(self, dtype: np.dtype) -> np.dtype:
-        return dtype
-
     def astype(self, a: Any, dtype: Any) -> Any:
         return a if a.dtype == dtype else a.astype(dtype)
 
@@ -185,13 +176,6 @@ class DaskBackend(Backend):
             X = self._blockwise(X, [mats_d[i] for i in whole], [modes[i] for i in whole])
             remaining = [i for i in remaining if i not in whole]
         return X
-
-    def prepare_factors(self, factors: tuple, dtype: Any, N: int) -> tuple:
-        mats = tuple(self.astype(A, dtype) for A in factors)
-        return mats, tuple(int(A.shape[1]) for A in mats), None
-
-    def transposes(self, A: Any) -> Any:
-        return None
 
     def divide(self, Y: Any, lams: list, shift: Any, b: int, free: Any) -> Any:
         lams_h = tuple(np.asarray(lam) for lam in lams)

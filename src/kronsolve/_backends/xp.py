@@ -154,13 +154,6 @@ class ArrayAPIBackend(Backend):
             return self.zeros(p.shape_out, X.dtype, like=X)
         return transform(X, mats, p, _matmul, self._product, lambda s, shape: None)
 
-    def prepare_factors(self, factors: tuple, dtype: Any, N: int) -> tuple:
-        mats = tuple(self.astype(A, dtype) for A in factors)
-        return mats, tuple(int(A.shape[1]) for A in mats), None
-
-    def transposes(self, A: Any) -> Any:
-        return None
-
     def divide(self, Y: Any, lams: list, shift: Any, b: int, free: Any) -> Any:
         d = len(lams)
         den = None
