@@ -443,23 +443,29 @@ def test_input_errors():
 
 
 def test_ill_conditioned_nonsymmetric_factor_warns():
+    """``method="eig"`` warns about an ill-conditioned basis, from the caller's line."""
     rng = np.random.default_rng(0)
     A = sym_factor(rng, rng.uniform(1, 2, 4))
     J = np.array([[1.0, 1.0], [1e-20, 1.0 + 1e-9]])  # nearly defective
-    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned") as rec:
-        solve_kronsum(np.ones((4, 2)), [A, J])
+    with pytest.warns(ks.AccuracyWarning, match=r"mats\[1\].*ill-conditioned") as rec:
+        solve_kronsum(np.ones((4, 2)), [A, J], method="eig")
     assert rec[0].filename == __file__  # points at the caller
-    with pytest.warns(RuntimeWarning, match=r"mats\[0\]") as rec:
-        KronSumSolver([J])
+    with pytest.warns(ks.AccuracyWarning, match=r"mats\[0\]") as rec:
+        KronSumSolver([J], method="eig")
     assert rec[0].filename == __file__
     # larger distinct factors are decomposed in worker threads; the warning still
     # comes from the caller
     J48 = np.eye(48)
     J48[:2, :2] = J
     A48 = sym_factor(rng, rng.uniform(1, 2, 48))
-    with pytest.warns(RuntimeWarning, match=r"mats\[1\].*ill-conditioned") as rec:
-        solve_kronsum(np.ones((48, 48)), [A48, J48])
+    with pytest.warns(ks.AccuracyWarning, match=r"mats\[1\].*ill-conditioned") as rec:
+        solve_kronsum(np.ones((48, 48)), [A48, J48], method="eig")
     assert rec[0].filename == __file__
+    # the default route needs no eigenvector basis: accurate, and silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X = solve_kronsum(np.ones((48, 48)), [A48, J48])
+    assert scaled_residual(np.ones((48, 48)), X, [A48, J48]) <= 30
 
 
 def test_inputs_not_modified_and_overwrite_b():

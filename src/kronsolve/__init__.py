@@ -20,8 +20,10 @@ from ._rearrange import rearrange, unrearrange
 from ._shuffle import commutation_matrix, perfect_shuffle, shuffle, shuffle2
 from ._solvers import KronSumSolver, solve_kronsum, solve_sylvester, solve_sylvester3d
 from ._version import __version__
+from ._warnings import AccuracyWarning
 
 __all__ = [
+    "AccuracyWarning",
     "KPSVDResult",
     "KronProduct",
     "KronProductSum",

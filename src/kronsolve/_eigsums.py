@@ -19,6 +19,18 @@ __all__: list[str] = []
 _BLOCK = 1 << 16
 
 
+def _singular_tol(eps: float, d: int, scale: float) -> float:
+    """An eigenvalue sum at most this far from zero makes the sum singular.
+
+    ``scale`` is ``Σ_k max|λ_k| + |shift|``: a sum below ``d·eps·scale`` means a
+    condition number beyond about ``1 / (d·eps)``, where the computed
+    eigenvalues (each exact to about ``eps·max|λ_k|``) no longer separate it
+    from zero.  The size of the factors does not enter: float32 Poisson
+    problems of any size stay solvable while their condition number is.
+    """
+    return d * eps * scale
+
+
 def _sums(lams: Sequence[np.ndarray], shift: Any, out: np.ndarray | None = None) -> np.ndarray:
     """All sums ``lams[0][i0] + ... + lams[-1][i_last] + shift`` in C order."""
     acc = lams[-1] + shift

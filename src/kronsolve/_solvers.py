@@ -1,4 +1,4 @@
-"""Kronecker-sum (tensor Sylvester) solvers: the fast diagonalization method.
+"""Kronecker-sum (tensor Sylvester) solvers: fast diagonalization and Schur forms.
 
 The equation ``X ×₁ A1 + X ×₂ A2 + ... + X ×_d Ad + shift·X = B`` is the linear
 system ``(A1 ⊕ A2 ⊕ ... ⊕ Ad + shift·I) vec(X) = vec(B)`` (C order, ``np.kron``
@@ -16,6 +16,12 @@ scratch array (``B`` itself with ``overwrite_b=True``).  The division runs in
 cache-sized blocks of at most 65536 eigenvalue sums, written into whichever
 buffer is idle at that moment: for larger problems the tensor of all ``N``
 sums is never formed, and no other array of ``B``'s size is ever allocated.
+
+Non-symmetric factors go the Schur route instead (:mod:`._schur`): orthogonal
+``Q_k`` in the transforms and a blocked back-substitution in place of the
+division, backward stable in the residual for non-normal and defective factors
+alike.  The eigenvector route for them (``method="eig"``) checks each result's
+residual, refines once and falls back to the Schur route when that fails.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from ._backends import NUMPY, backend_of, reference_of
-from ._decomposition import Mode, decompose
-from ._eigsums import _nearest_zero_sum
+from ._decomposition import METHODS, Mode, decompose
+from ._eigsums import _nearest_zero_sum, _singular_tol
+from ._schur import Triangular, trisolve
 from ._validation import (
     _as_array,
     _as_matrix,
@@ -39,10 +46,29 @@ from ._validation import (
     _factor_list,
     _is_complex_scalar,
 )
+from ._warnings import AccuracyWarning
 
 __all__ = ["KronSumSolver", "solve_kronsum", "solve_sylvester", "solve_sylvester3d"]
 
 _ASSUME_A = ("auto", "sym", "gen")
+
+# Results of the checked routes whose scaled residual ‖B - op(X)‖ / (‖op‖ ‖X‖ eps)
+# exceeds this are refined (LAPACK's test bar).
+_RES_TOL = 30.0
+
+
+def _norm2_bound(A: Any) -> float:
+    """``sqrt(‖A‖₁ ‖A‖_∞) >= ‖A‖₂`` (cheap, no SVD)."""
+    a = np.abs(np.asarray(A))
+    if not a.size:
+        return 0.0
+    return float(np.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max()))
+
+
+def _check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
 
 
 def _same(be: Any, A: Any, B: Any) -> bool:
@@ -64,6 +90,13 @@ class KronSumSolver:
     ``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·(X ×₁ M1 ... ×_d Md) = B`` through the
     generalized eigenproblems ``K_k v = λ M_k v``.
 
+    Non-symmetric factors are reduced to Schur form ``A_k = Q_k T_k Q_kᴴ``
+    instead (generalized Bartels–Stewart): the transforms use the orthogonal
+    ``Q_k`` and the division becomes a blocked back-substitution with the
+    (quasi-)triangular ``T_k``.  This route is backward stable in the residual
+    for non-normal and defective factors, where eigenvector bases are
+    ill-conditioned or do not exist.
+
     Parameters
     ----------
     mats : sequence of (n_k, n_k) arrays or scipy.sparse matrices
@@ -78,7 +111,18 @@ class KronSumSolver:
         used, unchecked).  ``"gen"``: use ``eig`` (complex arithmetic inside,
         real results for real data).  ``"auto"`` (default): ``"sym"`` for each
         factor that equals its conjugate transpose up to a few rounding errors
-        (``‖A - Aᴴ‖_F <= 8 √n eps ‖A‖_F``), else ``"gen"``.
+        (``‖A - Aᴴ‖_F <= 8 √n eps ‖A‖_F``, tested on ``A / max|A_ij|``), else
+        ``"gen"``.
+    method : {"auto", "eigh", "eig", "schur"}, optional
+        How factors are reduced.  ``"auto"`` (default): ``eigh`` for the
+        symmetric (Hermitian) factors, the Schur form for the others (real
+        arithmetic for real data, 2 x 2 blocks for complex eigenvalue pairs).
+        ``"eigh"``: every factor taken as symmetric (as ``assume_a="sym"``).
+        ``"eig"``: non-symmetric factors diagonalized by ``eig`` (fast when
+        their eigenvector bases are well conditioned); each solve then checks
+        its residual, refines once and, failing that, solves by the Schur
+        route with an :class:`~kronsolve.AccuracyWarning`.  ``"schur"``: every
+        factor by its Schur form.
     check_finite : bool, optional
         Check the factors and masses for inf and NaN (default True).
 
@@ -107,13 +151,16 @@ class KronSumSolver:
         ``mats`` that is not a list of matrices (for instance the factors as
         separate arguments), non-numeric or unsupported dtypes.
     numpy.linalg.LinAlgError
-        A mass matrix that is not positive definite, or a defective factor.
+        A mass matrix that is not positive definite (symmetric path) or is
+        singular, or (``method="eig"``) a factor whose eigenvector matrix is
+        singular.
 
     Warns
     -----
-    RuntimeWarning
-        A non-symmetric factor whose eigenvector basis has a condition number
-        above about 1e8 (the result may be inaccurate).
+    AccuracyWarning
+        ``method="eig"``: a non-symmetric factor whose eigenvector basis has a
+        condition number above about 1e8; on every :meth:`solve` whose checked
+        residual stays large after refinement (the message says what was done).
 
     Examples
     --------
@@ -135,10 +182,12 @@ class KronSumSolver:
     """
 
     def __init__(self, mats: Sequence[Any], *extra: Any, masses: Sequence[Any] | None = None,
-                 assume_a: str = "auto", check_finite: bool = True, _stacklevel: int = 2):
+                 assume_a: str = "auto", method: str = "auto", check_finite: bool = True,
+                 _stacklevel: int = 2):
         mats = _factor_list(mats, "mats", extra, "KronSumSolver")
         if assume_a not in _ASSUME_A:
             raise ValueError(f"assume_a must be one of {_ASSUME_A}, got {assume_a!r}")
+        self._method = _check_method(method)
         masses_l = None if masses is None else _factor_list(masses, "masses")
         d = len(mats)
         if d == 0:
@@ -199,13 +248,13 @@ class KronSumSolver:
                 if owner[j] == j and _same(dec, Ks[j], Ks[k]) and _same(dec, Ms[j], Ms[k]):
                     owner[k] = j
                     break
-        jobs = [(Ks[k], Ms[k], assume_a, f"mats[{k}]", f"masses[{k}]")
+        jobs = [(Ks[k], Ms[k], assume_a, f"mats[{k}]", f"masses[{k}]", method)
                 for k in range(d) if owner[k] == k]
         results, self._parallel_flops = dec.decompose_all(
             jobs, lambda *job: decompose(dec, *job))
         for _, msg in results:
             if msg is not None:
-                warnings.warn(msg, RuntimeWarning, stacklevel=_stacklevel)
+                warnings.warn(msg, AccuracyWarning, stacklevel=_stacklevel)
         unique = iter(r[0] for r in results)
         modes: list[Mode] = []
         for k in range(d):
@@ -215,7 +264,21 @@ class KronSumSolver:
         self._lam_complex = any(m.lam_host.dtype.kind == "c" for m in modes)
         self._n_decomposed = len({id(m) for m in modes})
         self._checked: dict = {}
-        self.eigenvalues = [be.from_host(m.lam_host) if be.lazy else m.lam for m in modes]
+        # the Schur route (any Schur mode); results checked by their residual where
+        # the reduction is not orthogonal (eig modes, masses folded into Schur modes)
+        self._tri = any(m.kind == "schur" for m in modes)
+        self._verify = (any(m.kind == "eig" or m.reduced for m in modes)
+                        and not be.lazy)
+        self._packed: dict = {}
+        self._Ks, self._Ms = Ks, Ms
+        self._fallback: KronSumSolver | None = None
+        kn = [_norm2_bound(dec.to_host(A)) for A in Ks]
+        mn = [1.0 if M is None else _norm2_bound(dec.to_host(M)) for M in Ms]
+        pm = prod(mn)
+        # ‖op‖₂ <= Σ_k ‖K_k‖ Π_{j≠k} ‖M_j‖ + |shift| Π_j ‖M_j‖
+        self._opnorm = (sum(kn[k] * prod(mn[:k] + mn[k + 1:]) for k in range(d)), pm)
+        self.eigenvalues = [be.from_host(m.lam_host, like=self._ref)
+                            if be.lazy or m.backend is not dec else m.lam for m in modes]
 
     def __repr__(self) -> str:
         lib = "" if self._backend is NUMPY else f"[{self._backend.name}]"
@@ -230,7 +293,7 @@ class KronSumSolver:
             return
         lams = [m.lam_host for m in self._modes]
         scale = sum(m.bounds[2] for m in self._modes) + abs(shift)
-        tol = eps * max(self.shape) * self.ndim * scale
+        tol = _singular_tol(eps, self.ndim, scale)
         if not self._lam_complex and not _is_complex_scalar(shift):
             # definite sums (the Poisson case): no search needed
             lo = sum(m.bounds[0] for m in self._modes) + shift
@@ -289,7 +352,16 @@ class KronSumSolver:
             ``B`` whose trailing shape is not :attr:`shape`, non-finite entries.
         numpy.linalg.LinAlgError
             Some eigenvalue sum plus ``shift`` is zero relative to the scale of the
-            eigenvalues; the message names the multi-index and the value.
+            eigenvalues (the message names the multi-index and the value), or, on
+            the Schur route, the solution shows the operator singular to working
+            precision (``‖op‖ ‖X‖ / ‖B‖ > 1/eps``: defective factors whose computed
+            eigenvalues are perturbed away from a zero sum).
+
+        Warns
+        -----
+        AccuracyWarning
+            A checked route (``method="eig"``, masses reduced without an orthogonal
+            transform) whose residual stays above 30 eps after one refinement step.
         """
         return self._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
 
@@ -317,12 +389,128 @@ class KronSumSolver:
         if prod(B.shape) == 0:
             X = be.zeros(tuple(B.shape), out_dt, like=B)
             return X.reshape((0,)) if flat else X
-        self._check_nonsingular(shift, be.eps(be.real_of(wd)))
-        dd = wd if (self._lam_complex or cshift) else be.real_of(wd)
-        mats = [m.mats(be, wd, B) for m in self._modes]
-        lams = [m.lam_as(be, dd, B) for m in self._modes]
-        X = be.fdm(B, mats, lams, shift, wd, out_dt, overwrite_b, d)
+        eps = be.eps(be.real_of(wd))
+        self._check_nonsingular(shift, eps)
+        b = B.ndim - d
+        if self._verify:
+            X = self._verified(be, B, shift, wd, out_dt, b, eps)
+        elif self._tri and not be.lazy:
+            nB = _norms(be, B, b)  # before B may be overwritten
+            X = self._inverse(be, B, shift, wd, out_dt, overwrite_b)
+            self._check_conditioning(nB, _norms(be, X, b), shift, eps)
+        else:
+            X = self._inverse(be, B, shift, wd, out_dt, overwrite_b)
         return X.reshape((prod(ns),)) if flat else X
+
+    def _inverse(self, be: Any, B: Any, shift: Any, wd: Any, out_dt: Any,
+                 overwrite_b: bool) -> Any:
+        """The solve proper: transform, divide or back-substitute, transform back."""
+        d = self.ndim
+        mats = [m.mats(be, wd, B) for m in self._modes]
+        if self._tri:
+            if getattr(B, "requires_grad", False) or any(
+                    getattr(A, "requires_grad", False) for A in self._Ks):
+                raise NotImplementedError(
+                    "the Schur route (non-symmetric factors) does not propagate PyTorch "
+                    "gradients; use method='eig' for differentiable solves with "
+                    "well-conditioned eigenvector bases")
+            tri = self._triangular(be.numpy_dtype(wd))
+
+            def middle(Y: np.ndarray, b: int) -> None:
+                trisolve(Y, b, tri, shift)
+
+            return be.fdm(B, mats, None, shift, wd, out_dt, overwrite_b, d, middle=middle)
+        cplx = self._lam_complex or _is_complex_scalar(shift)
+        dd = wd if cplx else be.real_of(wd)
+        lams = [m.lam_as(be, dd, B) for m in self._modes]
+        return be.fdm(B, mats, lams, shift, wd, out_dt, overwrite_b, d)
+
+    def _triangular(self, dtype: np.dtype) -> Triangular:
+        """The packed (quasi-)triangular factors in ``dtype`` (cached)."""
+        tri = self._packed.get(dtype)
+        if tri is None:
+            tri = self._packed[dtype] = Triangular(
+                [("tri", m.T, m.sub) if m.kind == "schur" else ("diag", m.lam_host)
+                 for m in self._modes], dtype)
+        return tri
+
+    def _op(self, be: Any, X: Any, shift: Any, b: int) -> Any:
+        """``Σ_k X ×_k K_k ×_{j≠k} M_j + shift·X ×_all M`` (the operator itself)."""
+        d = self.ndim
+        modes = list(range(b, b + d))
+        Ks, Ms = self._Ks, self._Ms
+        if not self._masses:
+            out = be.modesum(X, Ks, modes)
+            return out + shift * X if shift != 0 else out
+        out = None
+        for k in range(d):
+            ops = [(Ks[j] if j == k else Ms[j], modes[j]) for j in range(d)
+                   if j == k or Ms[j] is not None]
+            t = be.modeprod(X, [o[0] for o in ops], [o[1] for o in ops])
+            out = t if out is None else out + t
+        if shift != 0:
+            ops = [(Ms[j], modes[j]) for j in range(d) if Ms[j] is not None]
+            out = out + shift * be.modeprod(X, [o[0] for o in ops], [o[1] for o in ops])
+        return out
+
+    def _scaled_residual(self, be: Any, B: Any, X: Any, shift: Any, b: int,
+                         eps: float) -> tuple[float, Any]:
+        """The largest ``‖B - op(X)‖ / (‖op‖ ‖X‖ eps)`` over the problems, and ``B - op(X)``."""
+        R = B - self._op(be, X, shift, b)
+        nr, nx = _norms(be, R, b), _norms(be, X, b)
+        opn = self._opnorm[0] + abs(shift) * self._opnorm[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = np.where(nr == 0, 0.0, nr / (opn * nx * eps))
+        return float(np.max(res, initial=0.0)), R
+
+    def _verified(self, be: Any, B: Any, shift: Any, wd: Any, out_dt: Any, b: int,
+                  eps: float) -> Any:
+        """A solve of a route without a residual bound, checked and refined once."""
+        X = self._inverse(be, B, shift, wd, out_dt, False)
+        res, R = self._scaled_residual(be, B, X, shift, b, eps)
+        if res > _RES_TOL or not np.isfinite(res):
+            X = X + self._inverse(be, R, shift, wd, out_dt, True)
+            res, R = self._scaled_residual(be, B, X, shift, b, eps)
+        if res <= _RES_TOL:
+            return X
+        if any(m.kind == "eig" for m in self._modes):
+            if self._fallback is None:
+                self._fallback = KronSumSolver(self._Ks, masses=self._Ms, method="schur",
+                                               check_finite=False)
+            warnings.warn(
+                f"the eigenvector route (method='eig') left a scaled residual of {res:.3g} "
+                f"(> {_RES_TOL:g}) after one refinement step: its eigenvector bases are too "
+                "ill-conditioned; the result comes from the Schur route instead",
+                AccuracyWarning, stacklevel=4)
+            return self._fallback._solve(B, shift, check_finite=False, overwrite_b=False)
+        warnings.warn(
+            f"the solution may be inaccurate: scaled residual {res:.3g} (> {_RES_TOL:g}) "
+            "after one refinement step (ill-conditioned mass matrices)",
+            AccuracyWarning, stacklevel=4)
+        return X
+
+    def _check_conditioning(self, nB: np.ndarray, nX: np.ndarray, shift: Any,
+                            eps: float) -> None:
+        """Raise when ``‖op‖ ‖X‖ / ‖B‖``, a lower bound of the condition number, passes 1/eps.
+
+        The eigenvalue sums of a non-normal (for instance rotated Jordan) factor
+        can all be far from zero while the operator is singular to working
+        precision; the solution then shows it.
+        """
+        opn = self._opnorm[0] + abs(shift) * self._opnorm[1]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            est = np.where(nX == 0, 0.0, opn * nX / nB)
+        worst = float(np.max(est, initial=0.0))
+        if not worst * eps < 1.0:
+            idx, value = _nearest_zero_sum([m.lam_host for m in self._modes], shift)
+            terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
+            raise np.linalg.LinAlgError(
+                f"the Kronecker sum{' plus shift' if shift != 0 else ''} is singular to "
+                f"working precision: its condition number is at least {worst:.3g} "
+                f"(> 1/eps = {1 / eps:.3g}), though the eigenvalue sum nearest zero, "
+                f"{terms}{' + shift' if shift != 0 else ''} = {value:.3g} at multi-index "
+                f"{idx}, is not: a defective (Jordan-like) factor whose computed "
+                "eigenvalues are perturbed")
 
     def aslinearoperator(self, shift: Any = 0.0) -> Any:
         """A ``scipy.sparse.linalg.LinearOperator`` that applies the inverse.
@@ -351,6 +539,13 @@ class KronSumSolver:
         return _InverseOperator(self, _check_shift(shift))
 
 
+def _norms(be: Any, A: Any, b: int) -> np.ndarray:
+    """Frobenius norms of the ``b``-batched problems of ``A``, on the host."""
+    h = np.asarray(be.to_host(A))
+    nb = prod(h.shape[:b])
+    return np.linalg.norm(h.reshape(nb, -1), axis=1) if h.size else np.zeros(nb)
+
+
 def _solve_once(solver: KronSumSolver, B: Any, shift: Any, check_finite: bool,
                 overwrite_b: bool) -> Any:
     """The solve of a one-shot function, with the BLAS threads its size calls for.
@@ -377,6 +572,7 @@ def solve_kronsum(
     masses: Sequence[Any] | None = None,
     shift: Any = 0.0,
     assume_a: str = "auto",
+    method: str = "auto",
     check_finite: bool = True,
     overwrite_b: bool = False,
 ) -> Any:
@@ -402,8 +598,12 @@ def solve_kronsum(
     shift : scalar, optional
         Added multiple of the identity (of ``M1 ⊗ ... ⊗ Md`` with masses).
     assume_a : {"auto", "sym", "gen"}, optional
-        Symmetric (``eigh``, real arithmetic for real data) or general (``eig``)
-        factors; ``"auto"`` checks symmetry with a rounding tolerance.
+        Symmetric (``eigh``, real arithmetic for real data) or general factors;
+        ``"auto"`` checks symmetry with a rounding tolerance.
+    method : {"auto", "eigh", "eig", "schur"}, optional
+        ``"auto"``: ``eigh`` for symmetric factors, the Schur form (a blocked
+        Bartels–Stewart back-substitution) for non-symmetric ones.  See
+        :class:`KronSumSolver`.
     check_finite : bool, optional
         Check the inputs for inf and NaN (default True).
     overwrite_b : bool, optional
@@ -443,13 +643,14 @@ def solve_kronsum(
     True
     """
     mats_l = _factor_list(mats, "mats", extra, "solve_kronsum")
+    _check_method(method)
     if (type(B) is np.ndarray and masses is None and (assume_a == "auto" or assume_a == "sym")
-            and not overwrite_b):
+            and not overwrite_b and (method == "auto" or method == "eigh")):
         X = NUMPY.solve_small(B, mats_l, shift, check_finite)
         if X is not None:
             return X
-    solver = KronSumSolver(mats_l, masses=masses, assume_a=assume_a, check_finite=check_finite,
-                           _stacklevel=3)
+    solver = KronSumSolver(mats_l, masses=masses, assume_a=assume_a, method=method,
+                           check_finite=check_finite, _stacklevel=3)
     return _solve_once(solver, B, shift, check_finite, overwrite_b)
 
 
@@ -460,6 +661,7 @@ def solve_sylvester3d(
     A3: Any = None,
     *,
     shift: Any = 0.0,
+    method: str = "auto",
     check_finite: bool = True,
     overwrite_b: bool = False,
 ) -> Any:
@@ -467,8 +669,9 @@ def solve_sylvester3d(
 
     This is ``(A ⊕ A2 ⊕ A3 + shift·I) X.ravel() = B.ravel()``: the discrete
     Poisson, Helmholtz or diffusion operator on a tensor grid.  It is solved by
-    the fast diagonalization method in ``O(n⁴)`` flops (see
-    :func:`solve_kronsum`, of which this is the ``d = 3`` case).
+    the fast diagonalization method in ``O(n⁴)`` flops for symmetric factors and
+    by their Schur forms otherwise (see :func:`solve_kronsum`, of which this is
+    the ``d = 3`` case).
 
     Parameters
     ----------
@@ -478,10 +681,11 @@ def solve_sylvester3d(
         First factor.
     A2, A3 : (n2, n2) and (n3, n3) array_like, optional
         Second and third factors; default to ``A`` (decomposed only once).
-    shift, check_finite, overwrite_b
+    shift, method, check_finite, overwrite_b
         As in :func:`solve_kronsum`: the multiple of the identity added to the
-        operator, the check for inf and NaN (default True), and leave to use
-        ``B`` as workspace and to return the result in it.
+        operator, the route (``"auto"``, ``"eigh"``, ``"eig"``, ``"schur"``), the
+        check for inf and NaN (default True), and leave to use ``B`` as
+        workspace and to return the result in it.
 
     Returns
     -------
@@ -519,11 +723,12 @@ def solve_sylvester3d(
             f"{tuple(B.shape)}; use solve_kronsum for other dimensions"
         )
     mats = [A, A if A2 is None else A2, A if A3 is None else A3]
-    if type(B) is np.ndarray and not overwrite_b:
+    _check_method(method)
+    if type(B) is np.ndarray and not overwrite_b and (method == "auto" or method == "eigh"):
         X = NUMPY.solve_small(B, mats, shift, check_finite)
         if X is not None:
             return X
-    solver = KronSumSolver(mats, check_finite=check_finite, _stacklevel=3)
+    solver = KronSumSolver(mats, method=method, check_finite=check_finite, _stacklevel=3)
     return _solve_once(solver, B, shift, check_finite, overwrite_b)
 
 
@@ -533,8 +738,9 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
     Same signature and result as :func:`scipy.linalg.solve_sylvester`.  When
     ``a`` and ``b`` are both symmetric (Hermitian) it uses the diagonalization
     method (two ``eigh`` calls and four matrix products, real arithmetic for real
-    data), which is much faster than the Bartels–Stewart algorithm; otherwise it
-    calls ``scipy.linalg.solve_sylvester``.
+    data), which is much faster than the Bartels–Stewart algorithm; otherwise
+    the Bartels–Stewart algorithm with kronsolve's blocked (level-3)
+    back-substitution, the two Schur forms computed side by side.
 
     Parameters
     ----------
@@ -551,8 +757,8 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
     ValueError
         Non-square ``a`` or ``b``, ``q`` of the wrong shape, non-finite input.
     numpy.linalg.LinAlgError
-        Symmetric path only: ``a`` and ``-b`` share an eigenvalue (to working
-        precision), so that the solution is not unique.
+        ``a`` and ``-b`` share an eigenvalue (to working precision), so that the
+        solution is not unique.
 
     Examples
     --------
@@ -585,6 +791,6 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
     eps = NUMPY.eps(NUMPY.real_of(dt))
     if a.size and b.size and NUMPY.is_hermitian(a, eps) and NUMPY.is_hermitian(b, eps):
         return solve_kronsum(q, [a, b.T], assume_a="sym", check_finite=False)
-    import scipy.linalg
-
-    return scipy.linalg.solve_sylvester(a, b, q)
+    # a x + x b = q is X ×₁ a + X ×₂ bᵀ = q
+    solver = KronSumSolver([a, b.T], method="schur", check_finite=False, _stacklevel=3)
+    return _solve_once(solver, q, 0.0, False, False)

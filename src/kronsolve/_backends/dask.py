@@ -48,6 +48,12 @@ def _finite_block(Xb: np.ndarray, name: str) -> np.ndarray:
     return Xb
 
 
+def _middle_block(Yb: np.ndarray, middle: Any, b: int) -> np.ndarray:
+    Y = np.array(Yb, order="C")
+    middle(Y, b)
+    return Y
+
+
 def _divide_block(Yb: np.ndarray, lams: tuple, shift: Any, b: int,
                   block_info: Any = None) -> np.ndarray:
     loc = block_info[0]["array-location"]
@@ -183,10 +189,15 @@ class DaskBackend(Backend):
                             meta=np.empty((0,) * Y.ndim, dtype=Y.dtype))
 
     def fdm(self, B: Any, mats: list, lams: list, shift: Any, wd: Any, out_dt: Any,
-            overwrite_b: bool, d: int) -> Any:
+            overwrite_b: bool, d: int, middle: Any = None) -> Any:
         b = B.ndim - d
         modes = list(range(b, b + d))
         Y = self.modeprod(self.astype(B, wd), [m[0] for m in mats], modes)
-        Y = self.divide(Y, lams, shift, b, None)
+        if middle is None:
+            Y = self.divide(Y, lams, shift, b, None)
+        else:  # the triangular solve: each block holds whole problems
+            Y = Y.rechunk({k: -1 for k in modes})
+            Y = Y.map_blocks(_middle_block, middle, b, dtype=Y.dtype,
+                             meta=np.empty((0,) * Y.ndim, dtype=Y.dtype))
         X = self.modeprod(Y, [m[1] for m in mats], modes)
         return X.real if wd != out_dt else X

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import _smalleig
-from .._eigsums import _BLOCK, _sums
+from .._eigsums import _BLOCK, _singular_tol, _sums
 from .._validation import (
     _LAPACK_DTYPES,
     _as_array,
@@ -418,12 +418,14 @@ class NumpyBackend(Backend):
 
     # --- the fast diagonalization solve ------------------------------------
     def fdm(self, B: np.ndarray, mats: list, lams: list, shift: Any, wd: np.dtype,
-            out_dt: np.dtype, overwrite_b: bool, d: int) -> np.ndarray:
+            out_dt: np.dtype, overwrite_b: bool, d: int, middle: Any = None) -> np.ndarray:
         """Transform, divide by the eigenvalue sums, transform back.
 
         ``mats[k]`` is ``(fwd, bwd, fwdᵀ, bwdᵀ)`` of mode ``k`` in ``wd``, ``lams``
         the eigenvalues in the dtype of the division.  The ``2d`` steps alternate
-        between ``R`` (returned) and one scratch array ``S``.
+        between ``R`` (returned) and one scratch array ``S``.  ``middle(Y, b)``,
+        when given, replaces the division: it solves in place for the
+        transformed tensor ``Y`` (C-contiguous, ``b`` leading batch axes).
         """
         ns = B.shape[B.ndim - d:]
         in_place = (overwrite_b and B.dtype == wd and B.flags.c_contiguous
@@ -448,14 +450,15 @@ class NumpyBackend(Backend):
             src_f = src.reshape(nb, core)
             R_f = R.reshape(nb, core)
             for i in range(nb):
-                self._fdm_one(src_f[i], (S, R_f[i]), p, mats, lams, shift, 0)
+                self._fdm_one(src_f[i], (S, R_f[i]), p, mats, lams, shift, 0, middle)
         else:
             # many small problems together, one batched product per mode
             shape = (nb,) + ns
             p = plan(shape, sizes, tuple(range(1, d + 1)), itemsize=wd.itemsize)
             S = _work_buffer(0, B.size, wd)
             S = np.empty(B.size, dtype=wd) if S is None else S
-            self._fdm_one(src.reshape(shape), (S, R.reshape(-1)), p, mats, lams, shift, 1)
+            self._fdm_one(src.reshape(shape), (S, R.reshape(-1)), p, mats, lams, shift, 1,
+                          middle)
         if wd != out_dt:  # complex arithmetic for a real problem
             if overwrite_b and B.dtype == out_dt and B.flags.c_contiguous and B.flags.writeable:
                 np.copyto(B, R.real)
@@ -464,7 +467,7 @@ class NumpyBackend(Backend):
         return R
 
     def _fdm_one(self, src: np.ndarray, bufs: tuple, p: Any, mats: list, lams: list,
-                 shift: Any, b: int) -> None:
+                 shift: Any, b: int, middle: Any = None) -> None:
         """Both transforms and the division of one tensor, ending in ``bufs[1]``."""
 
         def dest(s: int, shape: tuple) -> np.ndarray:
@@ -475,7 +478,10 @@ class NumpyBackend(Backend):
         fwd = [m[0] for m in mats]
         cur = transform(src, fwd, p, _matmul, _product, dest,
                         [m[2] for m in mats] if front else None, 0)
-        self.divide(cur, lams, shift, b, bufs[d & 1])
+        if middle is None:
+            self.divide(cur, lams, shift, b, bufs[d & 1])
+        else:
+            middle(cur, b)
         transform(cur, [m[1] for m in mats], p, _matmul, _product, dest,
                   [m[3] for m in mats] if front else None, d)
 
@@ -581,7 +587,7 @@ class NumpyBackend(Backend):
             lo += float(lam[0])
             hi += float(lam[-1])
             scale += max(abs(float(lam[0])), abs(float(lam[-1])))
-        tol = _eps(_F64) * max(shape) * len(mats) * scale
+        tol = _singular_tol(_eps(_F64), len(mats), scale)
         if not (lo > tol or hi < -tol):
             return None  # maybe singular (or not finite): the general path explains
         if check_finite:
@@ -638,8 +644,13 @@ class NumpyBackend(Backend):
             return A.dtype.kind != "c" or n == 0 or A[0, 0].imag == 0
         if np.array_equal(A, A.conj().T):  # exactly (the common case): no norms
             return True
-        nrm = np.linalg.norm(A)
-        return bool(np.linalg.norm(A - A.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
+        # scaled to a largest entry of 1 first: the norms neither overflow nor underflow
+        big = float(np.max(np.abs(A)))
+        if not big > 0 or not np.isfinite(big):
+            return False
+        As = A / big
+        nrm = np.linalg.norm(As)
+        return bool(np.linalg.norm(As - As.conj().T) <= 8.0 * np.sqrt(n) * eps * nrm)
 
     def equal(self, A: Any, B: Any) -> bool:
         return bool(np.array_equal(A, B))

@@ -1,0 +1,386 @@
+"""The triangular (Schur) route of the Kronecker-sum solvers: generalized Bartels–Stewart.
+
+With real Schur forms ``A_k = Q_k T_k Q_kᵀ`` (``Q_k`` orthogonal, ``T_k`` upper
+quasi-triangular: 1 x 1 blocks for real eigenvalues, 2 x 2 blocks for complex
+pairs; complex data use the complex Schur form, ``T_k`` triangular) the
+equation ``X ×₁ A1 + ... + X ×_d Ad + shift·X = B`` becomes, after the
+forward transform ``C = B ×₁ Q1ᵀ ... ×_d Qdᵀ``, the quasi-triangular tensor
+equation ``Y ×₁ T1 + ... + Y ×_d Td + shift·Y = C``, solved here by
+back-substitution; ``X = Y ×₁ Q1 ... ×_d Qd``.  Orthogonal transforms and a
+back-substitution give a small residual, ``‖B − op(X)‖ = O(eps (Σ‖A_k‖ +
+|shift|) ‖X‖)``, for defective and non-normal factors alike.
+
+The back-substitution is recursive and blocked (level 3), as in Chen and
+Kressner: split the largest triangular mode (never inside a 2 x 2 block); the
+trailing part is an independent smaller equation; its solution enters the
+leading part's right-hand side through one matrix product with the
+off-diagonal block of that factor; then solve the leading part.  Leaves (every
+triangular mode at most ``_LEAF`` long) go to a compiled kernel that walks the
+blocks in reverse lexicographic order and solves a small dense system (at most
+``2**d`` unknowns, Gaussian elimination with partial pivoting) per block.
+
+Factors that were diagonalized (symmetric ones, by ``eigh``) take part as
+diagonal modes, and leading batch dimensions as zero modes.
+
+References
+----------
+M. Chen and D. Kressner, "Recursive blocked algorithms for linear systems with
+Kronecker product structure", Numer. Algorithms 84 (2020), 1199–1216.
+R. H. Bartels and G. W. Stewart, "Solution of the matrix equation AX + XB = C",
+Comm. ACM 15 (1972), 820–826.
+N. J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., SIAM
+(2002), §16.2 (the residual bound of Bartels–Stewart).
+"""
+
+from __future__ import annotations
+
+import threading
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from ._kernels import _compile_cached, _import_numba
+
+__all__: list[str] = []
+
+# Triangular modes are split until they are at most this long; the kernel then
+# solves the leaf (a Python-level recursion step costs more than a small leaf).
+_LEAF = 16
+
+# Mode kinds of the packed description
+_DIAG, _TRI, _QUASI, _ZERO = 0, 1, 2, 3
+
+_state: dict[str, Any] = {"kernel": None}
+_lock = threading.Lock()
+
+
+def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, rhs, S, v):  # noqa: C901
+    """Solve the quasi-triangular tensor equation of one leaf in place.
+
+    The leaf is ``Y[off + Σ i_k strides[k]]`` for ``0 <= i_k < shape[k]``; its
+    factor blocks are ``T[k, lo[k]:, lo[k]:]`` (``TT`` their transposes,
+    contiguous; ``dg[k, lo[k]:]`` their
+    diagonals; ``sub[k, i] != 0`` when rows ``i, i+1`` form a 2 x 2 block).
+    The last mode is contiguous (stride 1) and is solved along fibers: the other
+    modes' couplings are subtracted from whole fibers (vectorized), then each
+    group of fibers coupled by 2 x 2 blocks is solved by back-substitution
+    along the last mode.  ``rhs``, ``S`` and ``v`` are workspace.
+    """
+    d = shape.shape[0]
+    last = d - 1
+    L = shape[last]
+    start = np.zeros(d, np.int64)
+    size = np.ones(d, np.int64)
+    gmax = 1 << last
+    e = np.zeros((gmax, d), np.int64)
+    base = np.zeros(gmax, np.int64)
+    MG = np.zeros((gmax, gmax), rhs.dtype)
+    # the top block of every outer mode
+    for k in range(last):
+        p = shape[k] - 1
+        if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
+            start[k] = p - 1
+            size[k] = 2
+        else:
+            start[k] = p
+            size[k] = 1
+    while True:
+        G = 1
+        for k in range(last):
+            G *= size[k]
+        for g in range(G):
+            r = g
+            b0 = off
+            for k in range(last - 1, -1, -1):
+                e[g, k] = r % size[k]
+                r //= size[k]
+                b0 += (start[k] + e[g, k]) * strides[k]
+            base[g] = b0
+            for l in range(L):
+                rhs[g, l] = Y[b0 + l]
+            # couplings with the solved part of this leaf, whole fibers at a time
+            for k in range(last):
+                if kinds[k] == 0 or kinds[k] == 3:
+                    continue
+                i = start[k] + e[g, k]
+                for j in range(start[k] + size[k], shape[k]):
+                    t = T[k, lo[k] + i, lo[k] + j]
+                    if t != 0:
+                        src = b0 + (j - i) * strides[k]
+                        for l in range(L):
+                            rhs[g, l] -= t * Y[src + l]
+        # the coupling of the group's fibers: Σ_k (block of mode k) + shift
+        for g in range(G):
+            for h in range(G):
+                acc = shift if g == h else 0.0 * shift
+                for k in range(last):
+                    same = True
+                    for j in range(last):
+                        if j != k and e[g, j] != e[h, j]:
+                            same = False
+                    if not same:
+                        continue
+                    if kinds[k] == 3:
+                        continue
+                    if e[g, k] == e[h, k]:
+                        acc += dg[k, lo[k] + start[k] + e[g, k]]
+                    elif kinds[k] == 2:
+                        acc += T[k, lo[k] + start[k] + e[g, k], lo[k] + start[k] + e[h, k]]
+                MG[g, h] = acc
+        # back-substitution along the last mode
+        p = L - 1
+        ll = lo[last]
+        while p >= 0:
+            q0 = p
+            if kinds[last] == 2 and p >= 1 and sub[last, ll + p - 1] != 0:
+                q0 = p - 1
+            t = p - q0 + 1
+            m = G * t
+            if m == 1:
+                dl = 0.0 * shift
+                if kinds[last] != 3:
+                    dl = dg[last, ll + p]
+                rhs[0, p] = rhs[0, p] / (MG[0, 0] + dl)
+            else:
+                for r in range(m):
+                    for c in range(m):
+                        S[r, c] = 0.0
+                for g in range(G):
+                    for h in range(G):
+                        for a in range(t):
+                            S[g * t + a, h * t + a] += MG[g, h]
+                    for a in range(t):
+                        for c in range(t):
+                            if a == c:
+                                if kinds[last] != 3:
+                                    S[g * t + a, g * t + a] += dg[last, ll + q0 + a]
+                            else:
+                                S[g * t + a, g * t + c] += T[last, ll + q0 + a, ll + q0 + c]
+                        v[g * t + a] = rhs[g, q0 + a]
+                # Gaussian elimination with partial pivoting
+                for c in range(m):
+                    piv = c
+                    big = abs(S[c, c])
+                    for r in range(c + 1, m):
+                        if abs(S[r, c]) > big:
+                            big = abs(S[r, c])
+                            piv = r
+                    if piv != c:
+                        for j in range(m):
+                            tmp = S[c, j]
+                            S[c, j] = S[piv, j]
+                            S[piv, j] = tmp
+                        tmp = v[c]
+                        v[c] = v[piv]
+                        v[piv] = tmp
+                    for r in range(c + 1, m):
+                        f = S[r, c] / S[c, c]
+                        if f != 0:
+                            for j in range(c + 1, m):
+                                S[r, j] -= f * S[c, j]
+                            v[r] -= f * v[c]
+                for c in range(m - 1, -1, -1):
+                    s = v[c]
+                    for j in range(c + 1, m):
+                        s -= S[c, j] * v[j]
+                    v[c] = s / S[c, c]
+                for g in range(G):
+                    for a in range(t):
+                        rhs[g, q0 + a] = v[g * t + a]
+            # the solved columns enter the earlier ones (independent updates, no
+            # reduction chain)
+            if (kinds[last] == 1 or kinds[last] == 2) and q0 > 0:
+                for g in range(G):
+                    for a in range(t):
+                        z = rhs[g, q0 + a]
+                        if z != 0:
+                            for q in range(q0):
+                                rhs[g, q] -= TT[last, ll + q0 + a, ll + q] * z
+            p = q0 - 1
+        for g in range(G):
+            b0 = base[g]
+            for l in range(L):
+                Y[b0 + l] = rhs[g, l]
+        # the next block, in reverse lexicographic order
+        k = last - 1
+        while k >= 0:
+            if start[k] > 0:
+                p = start[k] - 1
+                if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
+                    start[k] = p - 1
+                    size[k] = 2
+                else:
+                    start[k] = p
+                    size[k] = 1
+                break
+            p = shape[k] - 1
+            if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
+                start[k] = p - 1
+                size[k] = 2
+            else:
+                start[k] = p
+                size[k] = 1
+            k -= 1
+        if k < 0:
+            return
+
+
+def _get_kernel() -> Any:
+    """The compiled leaf kernel, or the Python function where Numba is unavailable."""
+    kern = _state["kernel"]
+    if kern is not None:
+        return kern
+    with _lock:
+        if _state["kernel"] is None:
+            numba = _import_numba()
+            if numba is None:
+                _state["kernel"] = _leaf_solve
+            else:
+                _state["kernel"] = _compile_cached(lambda cache: numba.njit(
+                    cache=cache, nogil=True, boundscheck=False)(_leaf_solve))
+        return _state["kernel"]
+
+
+# ------------------------------------------------------------- factorization
+
+
+class Triangular:
+    """The packed quasi-triangular factors of one solve, in one dtype.
+
+    ``kinds[k]``: diagonal (``eigh`` modes), triangular, quasi-triangular (with
+    2 x 2 blocks) or zero (a batch mode).  Mode 0 is always the batch mode.
+    """
+
+    __slots__ = ("T", "TT", "dg", "sub", "kinds", "Ts", "subs")
+
+    def __init__(self, blocks: list, dtype: np.dtype):
+        # blocks[k]: ("diag", lam) or ("tri", T, sub) of the d factor modes
+        ns = [b[1].shape[0] for b in blocks]
+        tri = [k for k, b in enumerate(blocks) if b[0] == "tri"]
+        nT = max([ns[k] for k in tri], default=1)
+        D = len(blocks) + 1
+        self.T = np.zeros((D, nT, nT), dtype)
+        self.dg = np.zeros((D, max(ns + [1])), dtype)
+        self.sub = np.zeros((D, nT), np.uint8)
+        self.kinds = np.full(D, _ZERO, np.int64)
+        self.Ts: list = [None] * D
+        self.subs: list = [None] * D
+        for k, b in enumerate(blocks):
+            n = ns[k]
+            if b[0] == "diag":
+                self.kinds[k + 1] = _DIAG
+                self.dg[k + 1, :n] = b[1]
+                continue
+            T, sub = b[1], b[2]
+            self.kinds[k + 1] = _QUASI if sub.any() else _TRI
+            self.T[k + 1, :n, :n] = T
+            self.dg[k + 1, :n] = np.diagonal(T)
+            self.sub[k + 1, :n] = sub
+            self.Ts[k + 1] = self.T[k + 1, :n, :n]
+            self.subs[k + 1] = sub
+        self.TT = np.ascontiguousarray(self.T.transpose(0, 2, 1))
+
+
+def _sub_product(dst: np.ndarray, T12: np.ndarray, src: np.ndarray, k: int) -> None:
+    """``dst -= src ×_k T12`` (the mode-``k`` product), by BLAS."""
+    D = src.ndim
+    if k == D - 1:
+        dst -= np.matmul(src, T12.T)
+        return
+    # merge the axes after k where the views allow (one larger GEMM per slice)
+    s, sh = src.strides, src.shape
+    ds = dst.strides
+    if all(s[j] == s[j + 1] * sh[j + 1] and ds[j] == ds[j + 1] * dst.shape[j + 1]
+           for j in range(k + 1, D - 1)):
+        rest = prod(sh[k + 1:])
+        src = np.lib.stride_tricks.as_strided(src, sh[:k + 1] + (rest,), s[:k + 1] + (s[-1],))
+        dst = np.lib.stride_tricks.as_strided(dst, dst.shape[:k + 1] + (rest,),
+                                              ds[:k + 1] + (ds[-1],), writeable=True)
+        dst -= np.matmul(T12, src)
+        return
+    dm = np.moveaxis(dst, k, -2)
+    dm -= np.matmul(T12, np.moveaxis(src, k, -2))
+
+
+def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
+    """Overwrite ``Y`` (C-contiguous, ``b`` batch axes) with the solution of the
+    quasi-triangular equation ``Σ_k Y ×_k T_k + shift·Y = Y``."""
+    d = Y.ndim - b
+    ns = Y.shape[b:]
+    nb = prod(Y.shape[:b])
+    Yv = Y.reshape((nb,) + tuple(ns))
+    D = d + 1
+    kinds = tri.kinds
+    tri_modes = [k for k in range(1, D) if kinds[k] in (_TRI, _QUASI)]
+    strides = np.array([s // Y.itemsize for s in Yv.strides], np.int64)
+    flat = Yv.reshape(-1)
+    dt = Y.dtype
+    shift = dt.type(shift)
+    kern = _get_kernel()
+    L = ns[-1] if kinds[D - 1] in (_DIAG, _ZERO) else min(ns[-1], _LEAF)
+    gmax = 1 << d
+    rhs = np.empty((gmax, max(L, 1)), dt)
+    S = np.empty((2 * gmax, 2 * gmax), dt)
+    v = np.empty(2 * gmax, dt)
+    T, dg, sub = tri.T, tri.dg, tri.sub
+
+    def leaf(lo: list, hi: list) -> None:
+        off = sum(lo[k] * int(strides[k]) for k in range(D))
+        shape = np.array([hi[k] - lo[k] for k in range(D)], np.int64)
+        kern(flat, off, shape, strides, T, tri.TT, np.array(lo, np.int64), kinds, dg, sub, shift,
+             rhs, S, v)
+
+    def rec(lo: list, hi: list) -> None:
+        best, ext = -1, _LEAF
+        for k in tri_modes:
+            e = hi[k] - lo[k]
+            if e > ext:
+                best, ext = k, e
+        if best < 0:
+            leaf(lo, hi)
+            return
+        k = best
+        h = lo[k] + ext // 2
+        if kinds[k] == _QUASI and tri.subs[k][h - 1]:
+            h += 1  # rows h-1, h form a 2 x 2 block: keep them together
+        lo2 = list(lo)
+        lo2[k] = h
+        rec(lo2, hi)
+        hi1 = list(hi)
+        hi1[k] = h
+        src = Yv[tuple(slice(a, z) for a, z in zip(lo2, hi))]
+        dst = Yv[tuple(slice(a, z) for a, z in zip(lo, hi1))]
+        _sub_product(dst, tri.Ts[k][lo[k]:h, h:hi[k]], src, k)
+        rec(lo, hi1)
+
+    if nb and prod(ns):
+        rec([0] * D, [nb] + list(ns))
+    return Y
+
+
+def schur(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(T, Q, sub, lam)`` with ``A = Q T Qᴴ``: the real Schur form of real ``A``
+    (2 x 2 blocks marked in ``sub``), the complex one of complex ``A``; ``lam``
+    the eigenvalues in the order of ``T``'s diagonal."""
+    from scipy.linalg import schur as _schur
+
+    cplx = A.dtype.kind == "c"
+    T, Q = _schur(A, output="complex" if cplx else "real", check_finite=False)
+    n = T.shape[0]
+    sub = np.zeros(n, np.uint8)
+    if not cplx and n > 1:
+        s = np.diagonal(T, -1) != 0
+        sub[:-1] = s
+        # LAPACK leaves exact zeros below the blocks
+        T = np.triu(T, -1)
+    else:
+        T = np.triu(T)
+    lam = np.diagonal(T).astype(np.result_type(T.dtype, np.complex64) if sub.any()
+                                else T.dtype)
+    for i in np.flatnonzero(sub):
+        a, b, c, e = T[i, i], T[i, i + 1], T[i + 1, i], T[i + 1, i + 1]
+        mid = (a + e) / 2
+        disc = np.sqrt(complex(((a - e) / 2) ** 2 + b * c))
+        lam[i], lam[i + 1] = mid + disc, mid - disc
+    return T, Q, sub, lam
