@@ -90,3 +90,27 @@ def _nearest_zero_sum(lams: list[np.ndarray], shift: Any) -> tuple[tuple[int, ..
     idx.insert(k, ik)
     value = sum(lams[j][idx[j]] for j in range(d)) + shift
     return tuple(idx), value
+
+
+def _any_sum_near_zero(lams: list[np.ndarray], shift: Any, tol: float) -> bool:
+    """Whether some sum ``λ1[i1] + ... + λd[id] + shift`` has modulus at most ``tol``.
+
+    A sum that small has a real part within ``tol`` of zero: for each sum over
+    all modes but the largest one, a binary search in that mode's sorted real
+    parts finds the few candidates (usually none), ``O(N / n_max · log)``.
+    """
+    d = len(lams)
+    ns = [lam.shape[0] for lam in lams]
+    k = int(np.argmax(ns))
+    others = [lams[j] for j in range(d) if j != k]
+    S1 = (_sums(others, shift).ravel() if others else np.full(1, shift)).astype(np.complex128)
+    lk = lams[k].astype(np.complex128)
+    order = np.argsort(lk.real, kind="stable")
+    re = lk.real[order]
+    lo = np.searchsorted(re, -S1.real - tol, side="left")
+    hi = np.searchsorted(re, -S1.real + tol, side="right")
+    for i in np.flatnonzero(hi > lo):
+        cand = lk[order[lo[i]:hi[i]]]
+        if np.any(np.abs(S1[i] + cand) <= tol):
+            return True
+    return False

@@ -55,110 +55,154 @@ _state: dict[str, Any] = {"kernel": None}
 _lock = threading.Lock()
 
 
-def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, rhs, S, v):  # noqa: C901
+def _block_at(k, p, kinds, sub, lo, start, size):
+    """Set ``start[k], size[k]`` to the diagonal block of mode ``k`` that ends at row ``p``."""
+    if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
+        start[k] = p - 1
+        size[k] = 2
+    else:
+        start[k] = p
+        size[k] = 1
+
+
+def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):  # noqa: C901
     """Solve the quasi-triangular tensor equation of one leaf in place.
 
     The leaf is ``Y[off + Σ i_k strides[k]]`` for ``0 <= i_k < shape[k]``; its
     factor blocks are ``T[k, lo[k]:, lo[k]:]`` (``TT`` their transposes,
-    contiguous; ``dg[k, lo[k]:]`` their
-    diagonals; ``sub[k, i] != 0`` when rows ``i, i+1`` form a 2 x 2 block).
-    The last mode is contiguous (stride 1) and is solved along fibers: the other
-    modes' couplings are subtracted from whole fibers (vectorized), then each
-    group of fibers coupled by 2 x 2 blocks is solved by back-substitution
-    along the last mode.  ``rhs``, ``S`` and ``v`` are workspace.
+    contiguous; ``dg[k, lo[k]:]`` their diagonals; ``sub[k, i] != 0`` when rows
+    ``i, i+1`` form a 2 x 2 block).  The last mode is contiguous (stride 1).
+
+    The diagonal blocks of the outer modes are visited depth first in reverse
+    order.  On entering a block of mode ``k`` the solved slabs of that mode are
+    subtracted from the block's slab (whole contiguous fibers at a time); at the
+    innermost level the group of fibers coupled by 2 x 2 blocks is solved by
+    back-substitution along the last mode, one small dense system (Gaussian
+    elimination with partial pivoting) per diagonal block.  ``S`` and ``v`` are
+    workspace.
     """
     d = shape.shape[0]
     last = d - 1
     L = shape[last]
+    ll = lo[last]
+    klast = kinds[last]
     start = np.zeros(d, np.int64)
     size = np.ones(d, np.int64)
     gmax = 1 << last
-    e = np.zeros((gmax, d), np.int64)
-    base = np.zeros(gmax, np.int64)
-    MG = np.zeros((gmax, gmax), rhs.dtype)
-    # the top block of every outer mode
-    for k in range(last):
-        p = shape[k] - 1
-        if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
-            start[k] = p - 1
-            size[k] = 2
-        else:
-            start[k] = p
-            size[k] = 1
+    gb = np.zeros((d, gmax), np.int64)  # gb[k, c]: offset of combination c of modes < k
+    ge = np.zeros((d, gmax, d), np.int64)  # its position within each mode's block
+    gn = np.ones(d, np.int64)
+    MG = np.zeros((gmax, gmax), Y.dtype)
+    rec = np.empty(L, Y.dtype)
+    # offsets of the fibers of the trailing modes k+1 .. last-1, per level k
+    F = np.ones(d, np.int64)
+    for k in range(last - 2, -1, -1):
+        F[k] = F[k + 1] * shape[k + 1]
+    foff = np.zeros((d, max(F[0], 1)), np.int64)
+    for k in range(last - 2, -1, -1):
+        n1 = shape[k + 1]
+        f1 = F[k + 1]
+        for i in range(n1):
+            for r in range(f1):
+                foff[k, i * f1 + r] = i * strides[k + 1] + foff[k + 1, r]
+    gb[0, 0] = off
+    k = 0
+    _block_at(0, shape[0] - 1, kinds, sub, lo, start, size)
     while True:
-        G = 1
-        for k in range(last):
-            G *= size[k]
-        for g in range(G):
-            r = g
-            b0 = off
-            for k in range(last - 1, -1, -1):
-                e[g, k] = r % size[k]
-                r //= size[k]
-                b0 += (start[k] + e[g, k]) * strides[k]
-            base[g] = b0
-            for l in range(L):
-                rhs[g, l] = Y[b0 + l]
-            # couplings with the solved part of this leaf, whole fibers at a time
-            for k in range(last):
-                if kinds[k] == 0 or kinds[k] == 3:
-                    continue
-                i = start[k] + e[g, k]
-                for j in range(start[k] + size[k], shape[k]):
-                    t = T[k, lo[k] + i, lo[k] + j]
+        # enter the block of mode k: its combinations with the blocks of modes < k
+        g0 = gn[k]
+        sk = size[k]
+        for c in range(g0):
+            for a in range(sk):
+                cc = c * sk + a
+                gb[k + 1, cc] = gb[k, c] + (start[k] + a) * strides[k]
+                for j in range(last):
+                    ge[k + 1, cc, j] = ge[k, c, j]
+                ge[k + 1, cc, k] = a
+        gn[k + 1] = g0 * sk
+        # subtract the solved slabs of mode k
+        if (kinds[k] == 1 or kinds[k] == 2) and start[k] + sk < shape[k]:
+            fk = F[k]
+            sk_stride = strides[k]
+            for cc in range(gn[k + 1]):
+                i = start[k] + ge[k + 1, cc, k]
+                dst = gb[k + 1, cc]
+                for jj in range(start[k] + sk, shape[k]):
+                    t = T[k, lo[k] + i, lo[k] + jj]
                     if t != 0:
-                        src = b0 + (j - i) * strides[k]
-                        for l in range(L):
-                            rhs[g, l] -= t * Y[src + l]
-        # the coupling of the group's fibers: Σ_k (block of mode k) + shift
-        for g in range(G):
+                        src = dst + (jj - i) * sk_stride
+                        for f in range(fk):
+                            o = foff[k, f]
+                            # 1-D views: the compiler vectorizes these loops
+                            yd = Y[dst + o:dst + o + L]
+                            ys = Y[src + o:src + o + L]
+                            for l in range(L):
+                                yd[l] -= t * ys[l]
+        if k < last - 1:
+            k += 1
+            _block_at(k, shape[k] - 1, kinds, sub, lo, start, size)
+            continue
+        # the innermost level: G fibers coupled by the outer 2 x 2 blocks
+        G = gn[last]
+        if G == 1:
+            acc = shift
+            for kk in range(last):
+                if kinds[kk] != 3:
+                    acc += dg[kk, lo[kk] + start[kk]]
+            MG[0, 0] = acc
+            # reciprocals of the diagonal, computed together (divisions pipeline;
+            # one at a time they would wait for each other)
+            if klast == 3:
+                for q in range(L):
+                    rec[q] = 1.0 / acc
+            else:
+                for q in range(L):
+                    rec[q] = 1.0 / (acc + dg[last, ll + q])
+        for g in range(G if G > 1 else 0):
             for h in range(G):
                 acc = shift if g == h else 0.0 * shift
-                for k in range(last):
+                for kk in range(last):
+                    if kinds[kk] == 3:
+                        continue
                     same = True
                     for j in range(last):
-                        if j != k and e[g, j] != e[h, j]:
+                        if j != kk and ge[last, g, j] != ge[last, h, j]:
                             same = False
                     if not same:
                         continue
-                    if kinds[k] == 3:
-                        continue
-                    if e[g, k] == e[h, k]:
-                        acc += dg[k, lo[k] + start[k] + e[g, k]]
-                    elif kinds[k] == 2:
-                        acc += T[k, lo[k] + start[k] + e[g, k], lo[k] + start[k] + e[h, k]]
+                    rg = lo[kk] + start[kk] + ge[last, g, kk]
+                    rh = lo[kk] + start[kk] + ge[last, h, kk]
+                    if rg == rh:
+                        acc += dg[kk, rg]
+                    elif kinds[kk] == 2:
+                        acc += T[kk, rg, rh]
                 MG[g, h] = acc
-        # back-substitution along the last mode
         p = L - 1
-        ll = lo[last]
         while p >= 0:
             q0 = p
-            if kinds[last] == 2 and p >= 1 and sub[last, ll + p - 1] != 0:
+            if klast == 2 and p >= 1 and sub[last, ll + p - 1] != 0:
                 q0 = p - 1
-            t = p - q0 + 1
-            m = G * t
+            t2 = p - q0 + 1
+            m = G * t2
             if m == 1:
-                dl = 0.0 * shift
-                if kinds[last] != 3:
-                    dl = dg[last, ll + p]
-                rhs[0, p] = rhs[0, p] / (MG[0, 0] + dl)
+                b0 = gb[last, 0]
+                Y[b0 + p] = Y[b0 + p] * rec[p]
             else:
                 for r in range(m):
                     for c in range(m):
                         S[r, c] = 0.0
                 for g in range(G):
                     for h in range(G):
-                        for a in range(t):
-                            S[g * t + a, h * t + a] += MG[g, h]
-                    for a in range(t):
-                        for c in range(t):
+                        for a in range(t2):
+                            S[g * t2 + a, h * t2 + a] += MG[g, h]
+                    for a in range(t2):
+                        for c in range(t2):
                             if a == c:
-                                if kinds[last] != 3:
-                                    S[g * t + a, g * t + a] += dg[last, ll + q0 + a]
+                                if klast != 3:
+                                    S[g * t2 + a, g * t2 + a] += dg[last, ll + q0 + a]
                             else:
-                                S[g * t + a, g * t + c] += T[last, ll + q0 + a, ll + q0 + c]
-                        v[g * t + a] = rhs[g, q0 + a]
-                # Gaussian elimination with partial pivoting
+                                S[g * t2 + a, g * t2 + c] += T[last, ll + q0 + a, ll + q0 + c]
+                        v[g * t2 + a] = Y[gb[last, g] + q0 + a]
                 for c in range(m):
                     piv = c
                     big = abs(S[c, c])
@@ -181,49 +225,36 @@ def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, rhs, S
                                 S[r, j] -= f * S[c, j]
                             v[r] -= f * v[c]
                 for c in range(m - 1, -1, -1):
-                    s = v[c]
+                    acc = v[c]
                     for j in range(c + 1, m):
-                        s -= S[c, j] * v[j]
-                    v[c] = s / S[c, c]
+                        acc -= S[c, j] * v[j]
+                    v[c] = acc / S[c, c]
                 for g in range(G):
-                    for a in range(t):
-                        rhs[g, q0 + a] = v[g * t + a]
-            # the solved columns enter the earlier ones (independent updates, no
-            # reduction chain)
-            if (kinds[last] == 1 or kinds[last] == 2) and q0 > 0:
+                    for a in range(t2):
+                        Y[gb[last, g] + q0 + a] = v[g * t2 + a]
+            # the solved rows enter the earlier ones (contiguous, independent updates)
+            if (klast == 1 or klast == 2) and q0 > 0:
                 for g in range(G):
-                    for a in range(t):
-                        z = rhs[g, q0 + a]
+                    b0 = gb[last, g]
+                    for a in range(t2):
+                        z = Y[b0 + q0 + a]
                         if z != 0:
+                            yb = Y[b0:b0 + q0]
+                            tr = TT[last, ll + q0 + a, ll:ll + q0]
                             for q in range(q0):
-                                rhs[g, q] -= TT[last, ll + q0 + a, ll + q] * z
+                                yb[q] -= tr[q] * z
             p = q0 - 1
-        for g in range(G):
-            b0 = base[g]
-            for l in range(L):
-                Y[b0 + l] = rhs[g, l]
-        # the next block, in reverse lexicographic order
-        k = last - 1
+        # the next block, depth first in reverse order
         while k >= 0:
             if start[k] > 0:
-                p = start[k] - 1
-                if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
-                    start[k] = p - 1
-                    size[k] = 2
-                else:
-                    start[k] = p
-                    size[k] = 1
+                _block_at(k, start[k] - 1, kinds, sub, lo, start, size)
                 break
-            p = shape[k] - 1
-            if kinds[k] == 2 and p >= 1 and sub[k, lo[k] + p - 1] != 0:
-                start[k] = p - 1
-                size[k] = 2
-            else:
-                start[k] = p
-                size[k] = 1
             k -= 1
         if k < 0:
             return
+
+
+_block_at_py = _block_at
 
 
 def _get_kernel() -> Any:
@@ -237,8 +268,12 @@ def _get_kernel() -> Any:
             if numba is None:
                 _state["kernel"] = _leaf_solve
             else:
-                _state["kernel"] = _compile_cached(lambda cache: numba.njit(
-                    cache=cache, nogil=True, boundscheck=False)(_leaf_solve))
+                def compile_(cache: bool) -> Any:
+                    global _block_at
+                    _block_at = numba.njit(cache=cache, inline="always")(_block_at_py)
+                    return numba.njit(cache=cache, nogil=True, boundscheck=False)(_leaf_solve)
+
+                _state["kernel"] = _compile_cached(compile_)
         return _state["kernel"]
 
 
@@ -318,9 +353,7 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
     dt = Y.dtype
     shift = dt.type(shift)
     kern = _get_kernel()
-    L = ns[-1] if kinds[D - 1] in (_DIAG, _ZERO) else min(ns[-1], _LEAF)
     gmax = 1 << d
-    rhs = np.empty((gmax, max(L, 1)), dt)
     S = np.empty((2 * gmax, 2 * gmax), dt)
     v = np.empty(2 * gmax, dt)
     T, dg, sub = tri.T, tri.dg, tri.sub
@@ -329,7 +362,7 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
         off = sum(lo[k] * int(strides[k]) for k in range(D))
         shape = np.array([hi[k] - lo[k] for k in range(D)], np.int64)
         kern(flat, off, shape, strides, T, tri.TT, np.array(lo, np.int64), kinds, dg, sub, shift,
-             rhs, S, v)
+             S, v)
 
     def rec(lo: list, hi: list) -> None:
         best, ext = -1, _LEAF

@@ -35,7 +35,7 @@ import numpy as np
 
 from ._backends import NUMPY, backend_of, reference_of
 from ._decomposition import METHODS, Mode, decompose
-from ._eigsums import _nearest_zero_sum, _singular_tol
+from ._eigsums import _any_sum_near_zero, _nearest_zero_sum, _singular_tol
 from ._schur import Triangular, trisolve
 from ._validation import (
     _as_array,
@@ -301,6 +301,9 @@ class KronSumSolver:
             if lo > tol or hi < -tol:
                 self._remember(key)
                 return
+        if self._lam_complex and tol > 0 and not _any_sum_near_zero(lams, shift, tol):
+            self._remember(key)  # complex eigenvalues: the cheap search first
+            return
         idx, value = _nearest_zero_sum(lams, shift)
         if not abs(value) > tol:
             terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
