@@ -364,8 +364,10 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
         kern(flat, off, shape, strides, T, tri.TT, np.array(lo, np.int64), kinds, dg, sub, shift,
              S, v)
 
+    leaf_max = max(_LEAF, 2)  # a 2 x 2 block cannot be split
+
     def rec(lo: list, hi: list) -> None:
-        best, ext = -1, _LEAF
+        best, ext = -1, leaf_max
         for k in tri_modes:
             e = hi[k] - lo[k]
             if e > ext:
@@ -412,8 +414,10 @@ def schur(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     lam = np.diagonal(T).astype(np.result_type(T.dtype, np.complex64) if sub.any()
                                 else T.dtype)
     for i in np.flatnonzero(sub):
-        a, b, c, e = T[i, i], T[i, i + 1], T[i + 1, i], T[i + 1, i + 1]
+        blk = T[i:i + 2, i:i + 2]
+        s = float(np.abs(blk).max())  # scaled: no overflow or underflow in b·c
+        a, b, c, e = (blk / s).ravel()
         mid = (a + e) / 2
         disc = np.sqrt(complex(((a - e) / 2) ** 2 + b * c))
-        lam[i], lam[i + 1] = mid + disc, mid - disc
+        lam[i], lam[i + 1] = s * (mid + disc), s * (mid - disc)
     return T, Q, sub, lam

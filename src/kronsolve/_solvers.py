@@ -60,9 +60,11 @@ _RES_TOL = 30.0
 def _norm2_bound(A: Any) -> float:
     """``sqrt(‖A‖₁ ‖A‖_∞) >= ‖A‖₂`` (cheap, no SVD)."""
     a = np.abs(np.asarray(A))
-    if not a.size:
+    big = float(a.max()) if a.size else 0.0
+    if not big > 0:
         return 0.0
-    return float(np.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max()))
+    a = a / big  # no overflow or underflow in the product
+    return big * float(np.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max()))
 
 
 def _check_method(method: Any) -> str:
@@ -463,7 +465,7 @@ class KronSumSolver:
         nr, nx = _norms(be, R, b), _norms(be, X, b)
         opn = self._opnorm[0] + abs(shift) * self._opnorm[1]
         with np.errstate(divide="ignore", invalid="ignore"):
-            res = np.where(nr == 0, 0.0, nr / (opn * nx * eps))
+            res = np.where(nr == 0, 0.0, nr / opn / nx / eps)
         return float(np.max(res, initial=0.0)), R
 
     def _verified(self, be: Any, B: Any, shift: Any, wd: Any, out_dt: Any, b: int,
@@ -502,7 +504,7 @@ class KronSumSolver:
         """
         opn = self._opnorm[0] + abs(shift) * self._opnorm[1]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            est = np.where(nX == 0, 0.0, opn * nX / nB)
+            est = np.where(nX == 0, 0.0, opn * (nX / nB))
         worst = float(np.max(est, initial=0.0))
         if not worst * eps < 1.0:
             idx, value = _nearest_zero_sum([m.lam_host for m in self._modes], shift)
@@ -546,7 +548,20 @@ def _norms(be: Any, A: Any, b: int) -> np.ndarray:
     """Frobenius norms of the ``b``-batched problems of ``A``, on the host."""
     h = np.asarray(be.to_host(A))
     nb = prod(h.shape[:b])
-    return np.linalg.norm(h.reshape(nb, -1), axis=1) if h.size else np.zeros(nb)
+    if not h.size:
+        return np.zeros(nb)
+    h = h.reshape(nb, -1)
+    if h.dtype.kind not in "fc":
+        h = h.astype(np.float64)
+    fin = np.finfo(h.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        nrm = np.linalg.norm(h, axis=1).astype(np.float64)
+    if not np.all((nrm > float(fin.tiny) ** 0.25) & (nrm < float(fin.max) ** 0.25)):
+        # the sum of squares may have overflowed or underflowed: scale first
+        big = np.abs(h).max(axis=1).astype(np.float64)
+        safe = np.where(big > 0, big, 1.0)
+        nrm = big * np.linalg.norm(h / safe[:, None].astype(h.dtype), axis=1)
+    return nrm
 
 
 def _solve_once(solver: KronSumSolver, B: Any, shift: Any, check_finite: bool,
