@@ -34,12 +34,14 @@ N. J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., SIAM
 
 from __future__ import annotations
 
+import os
 import threading
 from math import prod
 from typing import Any
 
 import numpy as np
 
+from ._backends.numpy import _executor, _single_blas_thread
 from ._kernels import _compile_cached, _import_numba
 
 __all__: list[str] = []
@@ -47,6 +49,10 @@ __all__: list[str] = []
 # Triangular modes are split until they are at most this long; the kernel then
 # solves the leaf (a Python-level recursion step costs more than a small leaf).
 _LEAF = 16
+
+# Blocks of at least this many entries split two modes at once and solve the two
+# independent quadrants in two threads (compiled leaves and BLAS release the GIL).
+_PARALLEL_MIN = 1 << 16
 
 # Mode kinds of the packed description
 _DIAG, _TRI, _QUASI, _ZERO = 0, 1, 2, 3
@@ -65,21 +71,21 @@ def _block_at(k, p, kinds, sub, lo, start, size):
         size[k] = 1
 
 
-def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):  # noqa: C901
+def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: C901
     """Solve the quasi-triangular tensor equation of one leaf in place.
 
     The leaf is ``Y[off + Σ i_k strides[k]]`` for ``0 <= i_k < shape[k]``; its
-    factor blocks are ``T[k, lo[k]:, lo[k]:]`` (``TT`` their transposes,
-    contiguous; ``dg[k, lo[k]:]`` their diagonals; ``sub[k, i] != 0`` when rows
-    ``i, i+1`` form a 2 x 2 block).  The last mode is contiguous (stride 1).
+    factor blocks are ``T[k, lo[k]:, lo[k]:]`` (``dg[k, lo[k]:]`` their
+    diagonals; ``sub[k, i] != 0`` when rows ``i, i+1`` form a 2 x 2 block).
+    The last mode is contiguous (stride 1).
 
     The diagonal blocks of the outer modes are visited depth first in reverse
     order.  On entering a block of mode ``k`` the solved slabs of that mode are
     subtracted from the block's slab (whole contiguous fibers at a time); at the
     innermost level the group of fibers coupled by 2 x 2 blocks is solved by
     back-substitution along the last mode, one small dense system (Gaussian
-    elimination with partial pivoting) per diagonal block.  ``S`` and ``v`` are
-    workspace.
+    elimination with partial pivoting) per diagonal block.  Leaves are solved
+    in two threads at once: all workspace is the call's own.
     """
     d = shape.shape[0]
     last = d - 1
@@ -93,6 +99,8 @@ def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):
     ge = np.zeros((d, gmax, d), np.int64)  # its position within each mode's block
     gn = np.ones(d, np.int64)
     MG = np.zeros((gmax, gmax), Y.dtype)
+    S = np.zeros((2 * gmax, 2 * gmax), Y.dtype)
+    v = np.zeros(2 * gmax, Y.dtype)
     rec = np.empty(L, Y.dtype)
     # offsets of the fibers of the trailing modes k+1 .. last-1, per level k
     F = np.ones(d, np.int64)
@@ -177,17 +185,74 @@ def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):
                     elif kinds[kk] == 2:
                         acc += T[kk, rg, rh]
                 MG[g, h] = acc
-        p = L - 1
-        while p >= 0:
-            q0 = p
-            if klast == 2 and p >= 1 and sub[last, ll + p - 1] != 0:
-                q0 = p - 1
-            t2 = p - q0 + 1
-            m = G * t2
-            if m == 1:
-                b0 = gb[last, 0]
-                Y[b0 + p] = Y[b0 + p] * rec[p]
-            else:
+        if G == 1 and (klast == 0 or klast == 3):
+            b0 = gb[last, 0]
+            y = Y[b0:b0 + L]
+            for q in range(L):
+                y[q] = y[q] * rec[q]
+        elif G == 1:
+            # one fiber: row by row, each row's sum over the solved entries taken
+            # in an order that leaves the newest entry last (a short dependency
+            # chain from one row to the next)
+            b0 = gb[last, 0]
+            y = Y[b0:b0 + L]
+            sg = MG[0, 0]
+            q = L - 1
+            while q >= 0:
+                q0 = q
+                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
+                    q0 = q - 1
+                if q0 == q:
+                    row = T[last, ll + q]
+                    acc = 0.0 * shift
+                    for j in range(L - 1, q, -1):
+                        acc += row[ll + j] * y[j]
+                    y[q] = (y[q] - acc) * rec[q]
+                else:
+                    r0 = T[last, ll + q0]
+                    r1 = T[last, ll + q]
+                    a0 = 0.0 * shift
+                    a1 = 0.0 * shift
+                    for j in range(L - 1, q, -1):
+                        a0 += r0[ll + j] * y[j]
+                        a1 += r1[ll + j] * y[j]
+                    # the 2 x 2 system, Gaussian elimination with partial pivoting
+                    m00 = sg + r0[ll + q0]
+                    m01 = r0[ll + q]
+                    m10 = r1[ll + q0]
+                    m11 = sg + r1[ll + q]
+                    v0 = y[q0] - a0
+                    v1 = y[q] - a1
+                    if abs(m10) > abs(m00):
+                        m00, m01, m10, m11 = m10, m11, m00, m01
+                        v0, v1 = v1, v0
+                    f = m10 / m00
+                    m11 = m11 - f * m01
+                    v1 = v1 - f * v0
+                    x1 = v1 / m11
+                    y[q] = x1
+                    y[q0] = (v0 - m01 * x1) / m00
+                q = q0 - 1
+        else:
+            # fibers coupled by outer 2 x 2 blocks: per diagonal block of the last
+            # mode, the rows' sums over the solved entries, then one small system
+            # S = MG ⊗ I_t + I_G ⊗ T_block (at most 2**d unknowns)
+            q = L - 1
+            while q >= 0:
+                q0 = q
+                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
+                    q0 = q - 1
+                t2 = q - q0 + 1
+                m = G * t2
+                for g in range(G):
+                    y = Y[gb[last, g]:gb[last, g] + L]
+                    for a in range(t2):
+                        acc = 0.0 * shift
+                        if klast == 1 or klast == 2:
+                            row = T[last, ll + q0 + a]
+                            for j in range(L - 1, q, -1):
+                                acc += row[ll + j] * y[j]
+                        v[g * t2 + a] = y[q0 + a] - acc
                 for r in range(m):
                     for c in range(m):
                         S[r, c] = 0.0
@@ -202,7 +267,6 @@ def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):
                                     S[g * t2 + a, g * t2 + a] += dg[last, ll + q0 + a]
                             else:
                                 S[g * t2 + a, g * t2 + c] += T[last, ll + q0 + a, ll + q0 + c]
-                        v[g * t2 + a] = Y[gb[last, g] + q0 + a]
                 for c in range(m):
                     piv = c
                     big = abs(S[c, c])
@@ -232,18 +296,7 @@ def _leaf_solve(Y, off, shape, strides, T, TT, lo, kinds, dg, sub, shift, S, v):
                 for g in range(G):
                     for a in range(t2):
                         Y[gb[last, g] + q0 + a] = v[g * t2 + a]
-            # the solved rows enter the earlier ones (contiguous, independent updates)
-            if (klast == 1 or klast == 2) and q0 > 0:
-                for g in range(G):
-                    b0 = gb[last, g]
-                    for a in range(t2):
-                        z = Y[b0 + q0 + a]
-                        if z != 0:
-                            yb = Y[b0:b0 + q0]
-                            tr = TT[last, ll + q0 + a, ll:ll + q0]
-                            for q in range(q0):
-                                yb[q] -= tr[q] * z
-            p = q0 - 1
+                q = q0 - 1
         # the next block, depth first in reverse order
         while k >= 0:
             if start[k] > 0:
@@ -271,7 +324,9 @@ def _get_kernel() -> Any:
                 def compile_(cache: bool) -> Any:
                     global _block_at
                     _block_at = numba.njit(cache=cache, inline="always")(_block_at_py)
-                    return numba.njit(cache=cache, nogil=True, boundscheck=False)(_leaf_solve)
+                    # IEEE division (inf, nan) rather than ZeroDivisionError
+                    return numba.njit(cache=cache, nogil=True, boundscheck=False,
+                                      error_model="numpy")(_leaf_solve)
 
                 _state["kernel"] = _compile_cached(compile_)
         return _state["kernel"]
@@ -287,7 +342,7 @@ class Triangular:
     2 x 2 blocks) or zero (a batch mode).  Mode 0 is always the batch mode.
     """
 
-    __slots__ = ("T", "TT", "dg", "sub", "kinds", "Ts", "subs")
+    __slots__ = ("T", "dg", "sub", "kinds", "Ts", "subs")
 
     def __init__(self, blocks: list, dtype: np.dtype):
         # blocks[k]: ("diag", lam) or ("tri", T, sub) of the d factor modes
@@ -314,28 +369,6 @@ class Triangular:
             self.sub[k + 1, :n] = sub
             self.Ts[k + 1] = self.T[k + 1, :n, :n]
             self.subs[k + 1] = sub
-        self.TT = np.ascontiguousarray(self.T.transpose(0, 2, 1))
-
-
-def _sub_product(dst: np.ndarray, T12: np.ndarray, src: np.ndarray, k: int) -> None:
-    """``dst -= src ×_k T12`` (the mode-``k`` product), by BLAS."""
-    D = src.ndim
-    if k == D - 1:
-        dst -= np.matmul(src, T12.T)
-        return
-    # merge the axes after k where the views allow (one larger GEMM per slice)
-    s, sh = src.strides, src.shape
-    ds = dst.strides
-    if all(s[j] == s[j + 1] * sh[j + 1] and ds[j] == ds[j + 1] * dst.shape[j + 1]
-           for j in range(k + 1, D - 1)):
-        rest = prod(sh[k + 1:])
-        src = np.lib.stride_tricks.as_strided(src, sh[:k + 1] + (rest,), s[:k + 1] + (s[-1],))
-        dst = np.lib.stride_tricks.as_strided(dst, dst.shape[:k + 1] + (rest,),
-                                              ds[:k + 1] + (ds[-1],), writeable=True)
-        dst -= np.matmul(T12, src)
-        return
-    dm = np.moveaxis(dst, k, -2)
-    dm -= np.matmul(T12, np.moveaxis(src, k, -2))
 
 
 def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
@@ -353,44 +386,95 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
     dt = Y.dtype
     shift = dt.type(shift)
     kern = _get_kernel()
-    gmax = 1 << d
-    S = np.empty((2 * gmax, 2 * gmax), dt)
-    v = np.empty(2 * gmax, dt)
     T, dg, sub = tri.T, tri.dg, tri.sub
 
     def leaf(lo: list, hi: list) -> None:
         off = sum(lo[k] * int(strides[k]) for k in range(D))
         shape = np.array([hi[k] - lo[k] for k in range(D)], np.int64)
-        kern(flat, off, shape, strides, T, tri.TT, np.array(lo, np.int64), kinds, dg, sub, shift,
-             S, v)
+        kern(flat, off, shape, strides, T, np.array(lo, np.int64), kinds, dg, sub, shift)
 
-    leaf_max = max(_LEAF, 2)  # a 2 x 2 block cannot be split
+    # views for the updates ``dst -= src ×_k T12``: the axes after k merged (one
+    # GEMM per leading index) where the block spans them whole, else axis k
+    # moved next to the last (a stack of GEMMs)
+    merged = [Yv.reshape(Yv.shape[:k + 1] + (prod(Yv.shape[k + 1:]),)) for k in range(D)]
+    perms = [tuple(j for j in range(D - 1) if j != k) + (k, D - 1) for k in range(D - 1)]
+    moved = [Yv.transpose(p) for p in perms]
+    full = Yv.shape
 
-    def rec(lo: list, hi: list) -> None:
-        best, ext = -1, leaf_max
-        for k in tri_modes:
-            e = hi[k] - lo[k]
-            if e > ext:
-                best, ext = k, e
-        if best < 0:
-            leaf(lo, hi)
+    def update(lo: list, hi: list, k: int, h: int, T12: np.ndarray) -> None:
+        if k == D - 1:
+            head = tuple(slice(a, z) for a, z in zip(lo[:-1], hi[:-1]))
+            dst = Yv[head + (slice(lo[k], h),)]
+            dst -= np.matmul(Yv[head + (slice(h, hi[k]),)], T12.T)
             return
-        k = best
-        h = lo[k] + ext // 2
+        if all(lo[j] == 0 and hi[j] == full[j] for j in range(k + 1, D)):
+            head = tuple(slice(a, z) for a, z in zip(lo[:k], hi[:k]))
+            M = merged[k]
+            dst = M[head + (slice(lo[k], h),)]
+            dst -= np.matmul(T12, M[head + (slice(h, hi[k]),)])
+            return
+        p = perms[k]
+        head = tuple(slice(lo[j], hi[j]) for j in p[:-2])
+        last = slice(lo[D - 1], hi[D - 1])
+        P = moved[k]
+        dst = P[head + (slice(lo[k], h), last)]
+        dst -= np.matmul(T12, P[head + (slice(h, hi[k]), last)])
+
+    # a 2 x 2 block cannot be split; splits moved past one may leave halves a row
+    # or two longer than _LEAF, which should not split again into tiny leaves
+    leaf_max = max(_LEAF, 2) + 2 if _LEAF >= 8 else max(_LEAF, 2)
+
+    def split(k: int, lo: list, hi: list) -> int:
+        h = lo[k] + (hi[k] - lo[k]) // 2
         if kinds[k] == _QUASI and tri.subs[k][h - 1]:
             h += 1  # rows h-1, h form a 2 x 2 block: keep them together
+        return h
+
+    def rec(lo: list, hi: list, par: bool) -> None:
+        cand = sorted(((hi[k] - lo[k], k) for k in tri_modes if hi[k] - lo[k] > leaf_max),
+                      reverse=True)
+        if not cand:
+            leaf(lo, hi)
+            return
+        k = cand[0][1]
+        if par and len(cand) > 1 and prod(z - a for a, z in zip(lo, hi)) >= _PARALLEL_MIN:
+            # split two modes: the off-diagonal quadrants are independent once the
+            # trailing one is solved, and are solved side by side
+            j = cand[1][1]
+            hk, hj = split(k, lo, hi), split(j, lo, hi)
+            q22 = list(lo)
+            q22[k], q22[j] = hk, hj
+            rec(q22, hi, True)
+            lo12, lo21 = list(lo), list(lo)
+            lo12[j] = hj
+            lo21[k] = hk
+            update(lo12, hi, k, hk, tri.Ts[k][lo[k]:hk, hk:hi[k]])
+            update(lo21, hi, j, hj, tri.Ts[j][lo[j]:hj, hj:hi[j]])
+            hi12, hi21 = list(hi), list(hi)
+            hi12[k] = hk
+            hi21[j] = hj
+            with _single_blas_thread():
+                other = _executor().submit(rec, lo12, hi12, False)
+                rec(lo21, hi21, False)
+                other.result()
+            hi11 = list(hi12)
+            hi11[j] = hj
+            update(lo, hi12, j, hj, tri.Ts[j][lo[j]:hj, hj:hi[j]])
+            update(lo, hi21, k, hk, tri.Ts[k][lo[k]:hk, hk:hi[k]])
+            rec(lo, hi11, True)
+            return
+        h = split(k, lo, hi)
         lo2 = list(lo)
         lo2[k] = h
-        rec(lo2, hi)
+        rec(lo2, hi, par)
         hi1 = list(hi)
         hi1[k] = h
-        src = Yv[tuple(slice(a, z) for a, z in zip(lo2, hi))]
-        dst = Yv[tuple(slice(a, z) for a, z in zip(lo, hi1))]
-        _sub_product(dst, tri.Ts[k][lo[k]:h, h:hi[k]], src, k)
-        rec(lo, hi1)
+        update(lo, hi, k, h, tri.Ts[k][lo[k]:h, h:hi[k]])
+        rec(lo, hi1, par)
 
     if nb and prod(ns):
-        rec([0] * D, [nb] + list(ns))
+        par = (os.cpu_count() or 1) > 1 and _get_kernel() is not _leaf_solve
+        rec([0] * D, [nb] + list(ns), par)
     return Y
 
 
