@@ -71,6 +71,36 @@ def _block_at(k, p, kinds, sub, lo, start, size):
         size[k] = 1
 
 
+def _gepp(S, v, m):
+    """Solve ``S[:m, :m] z = v[:m]`` in place (Gaussian elimination, partial pivoting)."""
+    for c in range(m):
+        piv = c
+        big = abs(S[c, c])
+        for r in range(c + 1, m):
+            if abs(S[r, c]) > big:
+                big = abs(S[r, c])
+                piv = r
+        if piv != c:
+            for j in range(m):
+                tmp = S[c, j]
+                S[c, j] = S[piv, j]
+                S[piv, j] = tmp
+            tmp = v[c]
+            v[c] = v[piv]
+            v[piv] = tmp
+        for r in range(c + 1, m):
+            f = S[r, c] / S[c, c]
+            if f != 0:
+                for j in range(c + 1, m):
+                    S[r, j] -= f * S[c, j]
+                v[r] -= f * v[c]
+    for c in range(m - 1, -1, -1):
+        acc = v[c]
+        for j in range(c + 1, m):
+            acc -= S[c, j] * v[j]
+        v[c] = acc / S[c, c]
+
+
 def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: C901
     """Solve the quasi-triangular tensor equation of one leaf in place.
 
@@ -267,32 +297,13 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
                                     S[g * t2 + a, g * t2 + a] += dg[last, ll + q0 + a]
                             else:
                                 S[g * t2 + a, g * t2 + c] += T[last, ll + q0 + a, ll + q0 + c]
-                for c in range(m):
-                    piv = c
-                    big = abs(S[c, c])
-                    for r in range(c + 1, m):
-                        if abs(S[r, c]) > big:
-                            big = abs(S[r, c])
-                            piv = r
-                    if piv != c:
-                        for j in range(m):
-                            tmp = S[c, j]
-                            S[c, j] = S[piv, j]
-                            S[piv, j] = tmp
-                        tmp = v[c]
-                        v[c] = v[piv]
-                        v[piv] = tmp
-                    for r in range(c + 1, m):
-                        f = S[r, c] / S[c, c]
-                        if f != 0:
-                            for j in range(c + 1, m):
-                                S[r, j] -= f * S[c, j]
-                            v[r] -= f * v[c]
-                for c in range(m - 1, -1, -1):
-                    acc = v[c]
-                    for j in range(c + 1, m):
-                        acc -= S[c, j] * v[j]
-                    v[c] = acc / S[c, c]
+                # literal sizes for the common cases: the compiler unrolls them
+                if m == 2:
+                    _gepp(S, v, 2)
+                elif m == 4:
+                    _gepp(S, v, 4)
+                else:
+                    _gepp(S, v, m)
                 for g in range(G):
                     for a in range(t2):
                         Y[gb[last, g] + q0 + a] = v[g * t2 + a]
@@ -308,6 +319,7 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
 
 
 _block_at_py = _block_at
+_gepp_py = _gepp
 
 
 def _get_kernel() -> Any:
@@ -322,8 +334,10 @@ def _get_kernel() -> Any:
                 _state["kernel"] = _leaf_solve
             else:
                 def compile_(cache: bool) -> Any:
-                    global _block_at
+                    global _block_at, _gepp
                     _block_at = numba.njit(cache=cache, inline="always")(_block_at_py)
+                    _gepp = numba.njit(cache=cache, inline="always",
+                                       error_model="numpy")(_gepp_py)
                     # IEEE division (inf, nan) rather than ZeroDivisionError
                     return numba.njit(cache=cache, nogil=True, boundscheck=False,
                                       error_model="numpy")(_leaf_solve)
