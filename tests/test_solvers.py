@@ -142,9 +142,8 @@ def test_scaled_residual_nonsymmetric(problem):
         X = solve_kronsum(B, mats, masses=masses, shift=shift)
     real = all(a.dtype.kind != "c" for a in (B, *mats)) and not isinstance(shift, complex)
     assert (X.dtype.kind != "c") == real
-    # eig-based transforms lose accuracy in proportion to cond(V)
-    conds = [np.linalg.cond(np.linalg.eig(np.asarray(A, np.complex128))[1]) for A in mats]
-    assert scaled_residual(B, X, mats, masses, shift) <= 30 * max(conds) ** 2
+    # the Schur route: a small residual whatever the eigenvector bases
+    assert scaled_residual(B, X, mats, masses, shift) <= 30
 
 
 # ------------------------------------------------------- against references
