@@ -17,6 +17,11 @@ permutation of a reshaped array: ``out = x.reshape(in_shape).transpose(perm)``.
   read-for-ownership of each output cache line, a third of the memory traffic
   of a copy.  ``np.copyto`` (glibc's ``memcpy``) does the same above its own
   threshold.
+* Threads: under Numba's ``workqueue`` threading layer (its fallback when
+  neither TBB nor OpenMP loads), which aborts the process when two threads
+  launch parallel regions at once, kernel launches are serialized by a lock;
+  under OpenMP and TBB, threads call the kernel side by side (the first
+  launch, which decides the layer, is serialized too).
 * NumPy path: ``np.copyto`` of the transposed view.  Used for other dtypes
   (objects, odd item sizes), small arrays, and when Numba cannot be imported.
 """
@@ -59,8 +64,11 @@ _STREAM_MIN_RUN = 256
 # this many bytes (plain stores that fill whole lines in order are as fast below).
 _STREAM_MIN_BLOCK = 28 << 10
 
-_state: dict[str, Any] = {"kernel": None, "backend": "auto"}
+_state: dict[str, Any] = {"kernel": None, "backend": "auto", "threadsafe": None}
 _lock = threading.Lock()
+# Serializes kernel launches until the threading layer is known to be thread-safe
+# (always, under Numba's workqueue layer).
+_launch_lock = threading.Lock()
 
 _BIT_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64, 16: np.complex128}
 
@@ -236,7 +244,33 @@ def _get_kernel() -> Any:
         return _state["kernel"]
 
 
+def _layer_is_threadsafe() -> bool:
+    """Whether the threading layer that Numba loaded may be entered from several threads.
+
+    The ``workqueue`` layer (Numba's fallback when neither TBB nor OpenMP loads)
+    aborts the process when two threads launch parallel regions at once.
+    """
+    import numba
+
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel region has run yet
+        return False
+
+
 def _run_kernel(*args: Any) -> None:
+    """Run the parallel kernel; launches are serialized under a non-thread-safe layer."""
+    safe = _state.get("threadsafe")
+    if safe:
+        _call_kernel(*args)
+        return
+    with _launch_lock:
+        _call_kernel(*args)
+        if safe is None:
+            _state["threadsafe"] = _layer_is_threadsafe()
+
+
+def _call_kernel(*args: Any) -> None:
     kern = _get_kernel()
     try:
         kern(*args)
