@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from math import prod
 from typing import Any
 
@@ -40,27 +41,101 @@ from .._validation import (
 from ._transform import _FRONT_MAX, plan, transform
 from .base import Backend
 
-__all__ = ["NUMPY", "NumpyBackend"]
+__all__ = ["NUMPY", "NumpyBackend", "set_workspace_limit"]
 
 # ------------------------------------------------------------------ buffers
 
 _LOCAL = threading.local()
-# intermediates larger than this are allocated per call rather than kept
-_WORKSPACE_MAX_BYTES = 1 << 28
+# Scratch arrays are kept between calls (per thread) only while all the threads'
+# kept arrays together stay within this many bytes; beyond it they are allocated
+# per call and freed when the call returns.
+_DEFAULT_WORKSPACE_LIMIT = 64 << 20
+_LIMIT: list = [None]  # resolved on first use (KRONSOLVE_WORKSPACE_LIMIT)
+_HELD = [0]
+_HELD_LOCK = threading.Lock()
+
+
+def _workspace_limit() -> int:
+    lim = _LIMIT[0]
+    if lim is None:
+        env = os.environ.get("KRONSOLVE_WORKSPACE_LIMIT", "").strip()
+        try:
+            lim = int(float(env)) if env else _DEFAULT_WORKSPACE_LIMIT
+        except ValueError:
+            warnings.warn(f"KRONSOLVE_WORKSPACE_LIMIT={env!r} is not a number of bytes; "
+                          f"using {_DEFAULT_WORKSPACE_LIMIT}", RuntimeWarning, stacklevel=3)
+            lim = _DEFAULT_WORKSPACE_LIMIT
+        _LIMIT[0] = lim = max(0, lim)
+    return lim
+
+
+def _release(nbytes: int) -> None:
+    with _HELD_LOCK:
+        _HELD[0] -= nbytes
+
+
+def set_workspace_limit(nbytes: int) -> int:
+    """Bound the scratch memory that kronsolve keeps between calls; return the old bound.
+
+    Mode products and solves reuse per-thread scratch arrays from one call to
+    the next.  All threads' kept arrays together stay within ``nbytes``
+    (default 64 MiB, or the environment variable ``KRONSOLVE_WORKSPACE_LIMIT``
+    read at first use); a call that needs more allocates its scratch arrays
+    itself and frees them on return.  ``0`` keeps nothing between calls.  The
+    calling thread's kept arrays are released now.
+
+    Parameters
+    ----------
+    nbytes : int
+        The bound in bytes, ``>= 0``.
+
+    Returns
+    -------
+    int
+        The previous bound.
+
+    Examples
+    --------
+    >>> import kronsolve as ks
+    >>> old = ks.set_workspace_limit(0)      # keep nothing between calls
+    >>> _ = ks.set_workspace_limit(old)      # back to the previous bound
+    >>> old == ks.set_workspace_limit(old)
+    True
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"nbytes must be an int, got {type(nbytes).__name__}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    old = _workspace_limit()
+    _LIMIT[0] = int(nbytes)
+    _LOCAL.bufs = [None, None, None]
+    return old
 
 
 def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
-    """A flat per-thread scratch array of ``size`` elements (reused across calls)."""
+    """A flat per-thread scratch array of ``size`` elements, reused across calls.
+
+    None when keeping it would take the kept arrays of all threads past the
+    workspace limit: the caller then allocates for this call only.
+    """
     nbytes = size * dtype.itemsize
-    if nbytes > _WORKSPACE_MAX_BYTES:
-        return None
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:
         bufs = _LOCAL.bufs = [None, None, None]
     buf = bufs[slot]
-    if buf is None or buf.nbytes < nbytes:
-        buf = bufs[slot] = np.empty(max(nbytes, 4096), dtype=np.uint8)
-    return buf[:nbytes].view(dtype)
+    if buf is not None and buf.nbytes >= nbytes:
+        return buf[:nbytes].view(dtype)
+    want = max(nbytes, 4096)
+    with _HELD_LOCK:
+        old = 0 if buf is None else buf.nbytes
+        if _HELD[0] - old + want > _workspace_limit():
+            return None
+        _HELD[0] += want  # released by the finalizer, when the array is freed
+    bufs[slot] = None
+    new = np.empty(want, dtype=np.uint8)
+    weakref.finalize(new, _release, want)
+    bufs[slot] = new
+    return new[:nbytes].view(dtype)
 
 
 # ------------------------------------------------------- transform primitives

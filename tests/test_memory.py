@@ -1,0 +1,90 @@
+"""Memory kept after calls return: bounded by the workspace limit, whatever the threads.
+
+Each case runs in a fresh interpreter and measures with ``tracemalloc`` (NumPy
+reports its array allocations to it): what is still allocated once every call
+has returned, while the threads that made the calls are still alive (as a
+server's pool would be).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import kronsolve as ks
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, tracemalloc
+    from concurrent.futures import ThreadPoolExecutor
+    import numpy as np
+    import kronsolve as ks
+
+    limit = int(sys.argv[1])
+    if limit >= 0:
+        ks.set_workspace_limit(limit)
+    n = 128
+    rng = np.random.default_rng(0)
+    A = [rng.standard_normal((n, n)) for _ in range(3)]
+    S = [a @ a.T + n * np.eye(n) for a in A]
+    x = rng.standard_normal(n ** 3)          # 16 MiB
+    B = x.reshape(n, n, n)
+    K = ks.kron(*A)
+    solver = ks.KronSumSolver(S)
+    pool = ThreadPoolExecutor(4)
+    list(pool.map(lambda i: None, range(4)))  # the threads exist before measuring
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+
+    def work(i):
+        y = K @ x
+        X = solver.solve(B)
+        return float(y[0] + X.flat[0])
+
+    list(pool.map(work, range(8)))
+    held, peak = tracemalloc.get_traced_memory()
+    print(held - base, peak - base)
+    """
+)
+
+
+def _held(limit: int) -> tuple[int, int]:
+    run = subprocess.run([sys.executable, "-c", SCRIPT, str(limit)], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    held, peak = (int(v) for v in run.stdout.split())
+    return held, peak
+
+
+def test_memory_kept_after_calls_is_bounded_by_the_default_limit():
+    held, peak = _held(-1)
+    # four threads, each with products and solves of a 16 MiB tensor: without the
+    # bound each would keep two or three tensor-sized scratch arrays (128+ MiB)
+    assert held <= (64 << 20) + (1 << 20), held / 2**20
+
+
+def test_memory_kept_after_calls_with_limit_zero():
+    held, peak = _held(0)
+    assert held <= 1 << 20, held / 2**20
+
+
+def test_set_workspace_limit_validates_and_returns_previous():
+    old = ks.set_workspace_limit(1 << 20)
+    try:
+        assert ks.set_workspace_limit(1 << 20) == 1 << 20
+        with pytest.raises(ValueError, match="nbytes must be >= 0"):
+            ks.set_workspace_limit(-1)
+        with pytest.raises(TypeError, match="nbytes must be an int"):
+            ks.set_workspace_limit(1.5)
+        # results stay right with no workspace kept at all
+        ks.set_workspace_limit(0)
+        rng = np.random.default_rng(1)
+        A = [rng.standard_normal((5, 5)) for _ in range(3)]
+        x = rng.standard_normal(125)
+        np.testing.assert_allclose(ks.kron(*A) @ x, np.kron(np.kron(A[0], A[1]), A[2]) @ x)
+    finally:
+        ks.set_workspace_limit(old)
