@@ -35,6 +35,7 @@ from .._validation import (
     _as_matrix,
     _check_dtype,
     _check_finite,
+    _check_nbytes,
     _is_sparse,
     _not_finite,
 )
@@ -102,10 +103,7 @@ def set_workspace_limit(nbytes: int) -> int:
     >>> old == ks.set_workspace_limit(old)
     True
     """
-    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
-        raise TypeError(f"nbytes must be an int, got {type(nbytes).__name__}")
-    if nbytes < 0:
-        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    nbytes = _check_nbytes(nbytes)
     old = _workspace_limit()
     _LIMIT[0] = int(nbytes)
     _LOCAL.bufs = [None, None, None]
@@ -444,14 +442,36 @@ class NumpyBackend(Backend):
         if p.scheme == "front" and trans is None:
             trans = [np.ascontiguousarray(A.T) for A in mats]
         last = len(mats) - 1
+        # The steps alternate between the result and one scratch array, ending in
+        # the result: the peak is the result plus one scratch array (a second only
+        # for an intermediate larger than the result).
+        if out is None or np.may_share_memory(out, cur):
+            res = np.empty(p.shape_out, dtype=dtype) if last else None
+        else:
+            res = out
+        res_flat = None if res is None else res.reshape(-1)
+        size_out = prod(p.shape_out)
 
         def dest(s: int, shape: tuple) -> np.ndarray | None:
-            if s == last:
-                return None if out is None else out.reshape(shape)
-            buf = _work_buffer(s & 1, prod(shape), dtype)
+            n = prod(shape)
+            if (last - s) % 2 == 0:
+                if s == last:
+                    if res_flat is not None:
+                        return res_flat.reshape(shape)
+                    return None if out is None else out.reshape(shape)
+                if res_flat is not None and n <= size_out:
+                    return res_flat[:n].reshape(shape)
+                slot = 1
+            else:
+                slot = 0
+            buf = _work_buffer(slot, n, dtype)
             return None if buf is None else buf.reshape(shape)
 
-        return transform(cur, mats, p, _matmul, _product, dest, trans)
+        Y = transform(cur, mats, p, _matmul, _product, dest, trans)
+        if out is not None and Y is not out and not np.may_share_memory(Y, out):
+            out[...] = Y.reshape(out.shape)
+            return out
+        return Y
 
     def modesum(self, X: np.ndarray, mats: list, modes: list[int]) -> np.ndarray:
         X = X if X.flags.c_contiguous else np.ascontiguousarray(X)
