@@ -11,7 +11,8 @@ back-substitution give a small residual, ``‖B − op(X)‖ = O(eps (Σ‖A_k�
 |shift|) ‖X‖)``, for defective and non-normal factors alike.
 
 The back-substitution is recursive and blocked (level 3), as in Chen and
-Kressner: split the largest triangular mode (never inside a 2 x 2 block); the
+Kressner: split a triangular mode (the leading one still longer than a leaf,
+never inside a 2 x 2 block); the
 trailing part is an independent smaller equation; its solution enters the
 leading part's right-hand side through one matrix product with the
 off-diagonal block of that factor; then solve the leading part.  Leaves (every
@@ -445,8 +446,9 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
         return h
 
     def rec(lo: list, hi: list, par: bool) -> None:
-        cand = sorted(((hi[k] - lo[k], k) for k in tri_modes if hi[k] - lo[k] > leaf_max),
-                      reverse=True)
+        # the leading modes first: the trailing ones stay whole for longer, and
+        # the updates merge them into fewer, larger GEMMs
+        cand = [(hi[k] - lo[k], k) for k in tri_modes if hi[k] - lo[k] > leaf_max]
         if not cand:
             leaf(lo, hi)
             return
