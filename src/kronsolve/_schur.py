@@ -264,6 +264,84 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
                     y[q] = x1
                     y[q0] = (v0 - m01 * x1) / m00
                 q = q0 - 1
+        elif G == 2 and (klast == 1 or klast == 2):
+            # two fibers coupled by one outer 2 x 2 block (the common case):
+            # their sums taken together, the 2- or 4-unknown systems written out
+            y0 = Y[gb[last, 0]:gb[last, 0] + L]
+            y1 = Y[gb[last, 1]:gb[last, 1] + L]
+            g00, g01, g10, g11 = MG[0, 0], MG[0, 1], MG[1, 0], MG[1, 1]
+            q = L - 1
+            while q >= 0:
+                q0 = q
+                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
+                    q0 = q - 1
+                if q0 == q:
+                    row = T[last, ll + q]
+                    a0 = 0.0 * shift
+                    a1 = 0.0 * shift
+                    for j in range(L - 1, q, -1):
+                        t = row[ll + j]
+                        a0 += t * y0[j]
+                        a1 += t * y1[j]
+                    dq = row[ll + q]
+                    m00 = g00 + dq
+                    m01 = g01
+                    m10 = g10
+                    m11 = g11 + dq
+                    v0 = y0[q] - a0
+                    v1 = y1[q] - a1
+                    if abs(m10) > abs(m00):
+                        m00, m01, m10, m11 = m10, m11, m00, m01
+                        v0, v1 = v1, v0
+                    f = m10 / m00
+                    x1 = (v1 - f * v0) / (m11 - f * m01)
+                    y1[q] = x1
+                    y0[q] = (v0 - m01 * x1) / m00
+                else:
+                    r0 = T[last, ll + q0]
+                    r1 = T[last, ll + q]
+                    a00 = 0.0 * shift
+                    a01 = 0.0 * shift
+                    a10 = 0.0 * shift
+                    a11 = 0.0 * shift
+                    for j in range(L - 1, q, -1):
+                        u0 = y0[j]
+                        u1 = y1[j]
+                        a00 += r0[ll + j] * u0
+                        a01 += r1[ll + j] * u0
+                        a10 += r0[ll + j] * u1
+                        a11 += r1[ll + j] * u1
+                    t00 = r0[ll + q0]
+                    t01 = r0[ll + q]
+                    t10 = r1[ll + q0]
+                    t11 = r1[ll + q]
+                    # S = MG ⊗ I2 + I2 ⊗ T_block, unknowns (fiber, row) = 2 g + a
+                    S[0, 0] = g00 + t00
+                    S[0, 1] = t01
+                    S[0, 2] = g01
+                    S[0, 3] = 0.0
+                    S[1, 0] = t10
+                    S[1, 1] = g00 + t11
+                    S[1, 2] = 0.0
+                    S[1, 3] = g01
+                    S[2, 0] = g10
+                    S[2, 1] = 0.0
+                    S[2, 2] = g11 + t00
+                    S[2, 3] = t01
+                    S[3, 0] = 0.0
+                    S[3, 1] = g10
+                    S[3, 2] = t10
+                    S[3, 3] = g11 + t11
+                    v[0] = y0[q0] - a00
+                    v[1] = y0[q] - a01
+                    v[2] = y1[q0] - a10
+                    v[3] = y1[q] - a11
+                    _gepp(S, v, 4)
+                    y0[q0] = v[0]
+                    y0[q] = v[1]
+                    y1[q0] = v[2]
+                    y1[q] = v[3]
+                q = q0 - 1
         else:
             # fibers coupled by outer 2 x 2 blocks: per diagonal block of the last
             # mode, the rows' sums over the solved entries, then one small system
