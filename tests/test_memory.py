@@ -117,3 +117,24 @@ def test_product_peak_is_result_plus_one_scratch_array():
     peak = int(run.stdout)
     vec = 128 ** 3 * 8
     assert peak <= 2 * vec + (1 << 20), peak / vec
+
+
+def test_problem_too_large_for_memory_raises_before_allocating(monkeypatch):
+    from kronsolve._backends import numpy as npb
+
+    monkeypatch.setattr(npb, "_available_memory", lambda: 100 << 20)
+    monkeypatch.setattr(npb, "_MEMORY_CHECK_MIN", 1 << 20)
+    rng = np.random.default_rng(2)
+    n = 64
+    A = rng.standard_normal((n, n))
+    S = A @ A.T + n * np.eye(n)
+    B = np.ones((n, n, n))  # 2 MiB: a solve needs 4 MiB, under the 100 MiB
+    ks.solve_kronsum(B, [S, S, S])
+    B = np.ones((4, 1, 1, 1)) * np.ones((n, n, n))  # 8 MiB, fine
+    ks.solve_kronsum(B, [S, S, S])
+    monkeypatch.setattr(npb, "_available_memory", lambda: 3 << 20)
+    with pytest.raises(MemoryError, match=r"solve of a right-hand side of shape \(64, 64, 64\) "
+                       r"needs 4\.0 MiB.*only 3\.0 MiB of memory are available"):
+        ks.solve_kronsum(np.ones((n, n, n)), [S, S, S])
+    with pytest.raises(MemoryError, match=r"product of a tensor of shape \(64, 64, 64\)"):
+        ks.multi_mode_product(np.ones((n, n, n)), [A, A, A])

@@ -110,6 +110,38 @@ def set_workspace_limit(nbytes: int) -> int:
     return old
 
 
+# Calls whose new arrays take at least this many bytes check the available memory.
+_MEMORY_CHECK_MIN = 1 << 28
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(n: int, dtype: Any, what: str) -> None:
+    """Raise MemoryError, before allocating, when ``n`` items of ``dtype`` cannot fit."""
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes < _MEMORY_CHECK_MIN:
+        return
+    avail = _available_memory()
+    if avail is not None and nbytes > avail:
+        def size(b: int) -> str:
+            return f"{b / (1 << 30):.2f} GiB" if b >= 1 << 30 else f"{b / (1 << 20):.1f} MiB"
+
+        raise MemoryError(
+            f"{what} needs {size(nbytes)} of new arrays ({n} items of "
+            f"{np.dtype(dtype).name}: the result and one scratch array), but only "
+            f"{size(avail)} of memory are available")
+
+
 def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
     """A flat per-thread scratch array of ``size`` elements, reused across calls.
 
@@ -446,6 +478,8 @@ class NumpyBackend(Backend):
         # the result: the peak is the result plus one scratch array (a second only
         # for an intermediate larger than the result).
         if out is None or np.may_share_memory(out, cur):
+            _check_memory(prod(p.shape_out) * (2 if last else 1), dtype,
+                          f"the product of a tensor of shape {X.shape}")
             res = np.empty(p.shape_out, dtype=dtype) if last else None
         else:
             res = out
@@ -525,6 +559,12 @@ class NumpyBackend(Backend):
         ns = B.shape[B.ndim - d:]
         in_place = (overwrite_b and B.dtype == wd and B.flags.c_contiguous
                     and B.flags.writeable)
+        core = prod(ns)
+        nb = B.size // core
+        # the result and one scratch array (a problem at a time or all together)
+        _check_memory((0 if in_place else B.size) + (core if nb == 1 or core >= _ROTATE_MIN
+                                                      else B.size),
+                      wd, f"the solve of a right-hand side of shape {B.shape}")
         if in_place:
             R = src = B
         else:
@@ -534,8 +574,6 @@ class NumpyBackend(Backend):
             else:
                 R[...] = B
                 src = R
-        core = prod(ns)
-        nb = B.size // core
         sizes = tuple((n, n) for n in ns)
         if nb == 1 or core >= _ROTATE_MIN:
             # one problem at a time, by the plan of a full transform
