@@ -73,3 +73,56 @@ def test_many_threads_under_each_threading_layer(layer):
     assert run.returncode == 0, (run.stdout, run.stderr[-2000:])
     assert run.stdout.startswith(layer), run.stdout
     assert "mismatches []" in run.stdout
+
+
+# ------------------------------------------------------------- thread policy
+
+
+def test_set_num_threads_validates_and_returns_previous():
+    import kronsolve as ks
+
+    old = ks.set_num_threads(2)
+    try:
+        assert ks.set_num_threads(1) == 2
+        with pytest.raises(ValueError, match="n must be >= 1 or None"):
+            ks.set_num_threads(0)
+        with pytest.raises(TypeError, match="n must be a positive int or None"):
+            ks.set_num_threads(1.5)
+        assert ks.set_num_threads(None) == 1
+    finally:
+        ks.set_num_threads(old)
+
+
+def test_policy_leaves_busy_cores_out(monkeypatch):
+    """The cores taken by other processes (at this look or the one before) are not used."""
+    from kronsolve._backends import numpy as npb
+
+    monkeypatch.setattr(npb, "_ncpu", lambda: 4)
+    monkeypatch.setitem(npb._POLICY, "user", None)
+    monkeypatch.setitem(npb._POLICY, "env", True)
+    readings = iter([0, 2, 0, 0, 7])
+    monkeypatch.setattr(npb, "_running_elsewhere", lambda: next(readings))
+    got = []
+    for _ in range(5):
+        monkeypatch.setitem(npb._POLICY, "checked", -1.0)  # look again
+        got.append(npb._free_cores())
+    # first look: no history, all cores; then the larger of this look and the last
+    assert got == [4, 2, 2, 4, 1]
+    # small calls are left alone; large ones limited to the free cores
+    monkeypatch.setitem(npb._POLICY, "free", 1)
+    monkeypatch.setitem(npb._POLICY, "checked", 1e300)
+    import contextlib
+
+    assert isinstance(npb._call_threads(1e3), contextlib.nullcontext)
+    assert not isinstance(npb._call_threads(1e9), contextlib.nullcontext)
+    monkeypatch.setitem(npb._POLICY, "free", 4)
+    assert isinstance(npb._call_threads(1e9), contextlib.nullcontext)
+
+
+def test_num_threads_environment_variable():
+    env = dict(os.environ, KRONSOLVE_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-c",
+                          "import kronsolve as ks; print(ks.set_num_threads(None))"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"

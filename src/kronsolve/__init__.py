@@ -12,7 +12,7 @@ Conventions
 * Modes (axes) are 0-based, as NumPy axes.
 """
 
-from ._backends.numpy import set_workspace_limit
+from ._backends.numpy import set_num_threads, set_workspace_limit
 from ._kpsvd import KPSVDResult, kpsvd, nearest_kron
 from ._kronproduct import KronProduct, KronProductSum, kron, kron_matvec, set_dense_limit
 from ._kronsum import KronSum, kronsum
@@ -42,6 +42,7 @@ __all__ = [
     "perfect_shuffle",
     "rearrange",
     "set_dense_limit",
+    "set_num_threads",
     "set_workspace_limit",
     "shuffle",
     "shuffle2",

@@ -35,14 +35,13 @@ N. J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., SIAM
 
 from __future__ import annotations
 
-import os
 import threading
 from math import prod
 from typing import Any
 
 import numpy as np
 
-from ._backends.numpy import _executor, _single_blas_thread
+from ._backends.numpy import _cores, _executor, _single_blas_thread
 from ._kernels import _compile_cached, _import_numba
 
 __all__: list[str] = []
@@ -567,7 +566,7 @@ def trisolve(Y: np.ndarray, b: int, tri: Triangular, shift: Any) -> np.ndarray:
         rec(lo, hi1, par)
 
     if nb and prod(ns):
-        par = (os.cpu_count() or 1) > 1 and _get_kernel() is not _leaf_solve
+        par = _cores() > 1 and _get_kernel() is not _leaf_solve
         rec([0] * D, [nb] + list(ns), par)
     return Y
 

@@ -379,11 +379,18 @@ class KronSumSolver:
             B = be.tensor(B, name, self._ref)
         if type(B) is not np.ndarray and be is NUMPY:
             B = _as_array(B, name)
-        d, ns = self.ndim, self.shape
+        ns = self.shape
         flat = _check_tensor_rhs(ns, B, name)
         if flat:
             B = B.reshape(ns)
         shift = _check_shift(shift)
+        # the whole solve (the finiteness check's BLAS calls too) under one thread policy
+        with be.threads(4.0 * prod(B.shape) * sum(ns)):
+            return self._solve_checked(be, B, shift, check_finite, overwrite_b, name, flat)
+
+    def _solve_checked(self, be: Any, B: Any, shift: Any, check_finite: bool,
+                       overwrite_b: bool, name: str, flat: bool) -> Any:
+        d, ns = self.ndim, self.shape
         if check_finite:
             B = be.check_finite(B, name)
         cshift = _is_complex_scalar(shift)

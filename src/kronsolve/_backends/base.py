@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,10 @@ class Backend:
         """Factors of a product in ``dtype``: ``(mats, column sizes, transposes or None)``."""
         mats = tuple(self.astype(A, dtype) for A in factors)
         return mats, tuple(int(A.shape[1]) for A in mats), None
+
+    def threads(self, flops: float) -> Any:
+        """Context manager: the thread policy of a call of ``flops`` operations (none here)."""
+        return contextlib.nullcontext()
 
     def transposes(self, A: Any) -> Any:
         """A contiguous ``Aᵀ`` for the front scheme, or None (backends without buffers)."""
