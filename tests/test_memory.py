@@ -138,3 +138,41 @@ def test_problem_too_large_for_memory_raises_before_allocating(monkeypatch):
         ks.solve_kronsum(np.ones((n, n, n)), [S, S, S])
     with pytest.raises(MemoryError, match=r"product of a tensor of shape \(64, 64, 64\)"):
         ks.multi_mode_product(np.ones((n, n, n)), [A, A, A])
+
+
+SOLVE = textwrap.dedent(
+    """
+    import sys, tracemalloc
+    import numpy as np
+    import kronsolve as ks
+
+    kind, overwrite = sys.argv[1], sys.argv[2] == "1"
+    n = 128
+    rng = np.random.default_rng(0)
+    if kind == "symmetric":
+        A = [rng.standard_normal((n, n)) for _ in range(3)]
+        mats = [a @ a.T + n * np.eye(n) for a in A]
+    else:
+        mats = [rng.standard_normal((n, n)) + 3 * np.sqrt(n) * np.eye(n) for _ in range(3)]
+    solver = ks.KronSumSolver(mats)
+    B = rng.standard_normal((n, n, n))       # 16 MiB
+    ks.set_workspace_limit(1 << 30)          # scratch arrays kept: they show in the peak
+    solver.solve(B.copy())
+    ks.set_workspace_limit(0)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    X = solver.solve(B, overwrite_b=overwrite)
+    print(tracemalloc.get_traced_memory()[1] - base)
+    """
+)
+
+
+@pytest.mark.parametrize("kind, overwrite, bound", [
+    ("symmetric", False, 2.0), ("symmetric", True, 1.0),
+    ("nonsymmetric", False, 2.5), ("nonsymmetric", True, 1.5)])
+def test_solve_peak_within_documented_bound(kind, overwrite, bound):
+    run = subprocess.run([sys.executable, "-c", SOLVE, kind, "1" if overwrite else "0"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak = int(run.stdout) / (128 ** 3 * 8)
+    assert peak <= bound + 0.05, peak

@@ -342,8 +342,10 @@ class KronSumSolver:
             Allow the solver to use ``B`` as workspace and to return the solution
             in it (when ``B`` is C-contiguous, writeable and of the working dtype).
             The peak extra memory is then one array the size of ``B`` instead of two
-            (the result and one scratch array).  Non-symmetric factors with complex
-            eigenvalues work in complex arithmetic and need twice that.
+            (the result and one scratch array); the Schur route (non-symmetric
+            factors) needs half an array more for its updates (1.5 and 2.5 arrays).
+            Complex arithmetic for a real problem (a complex shift, ``method="eig"``
+            with complex eigenvalues) needs twice that.
 
         Returns
         -------
@@ -562,7 +564,11 @@ def _norms(be: Any, A: Any, b: int) -> np.ndarray:
         h = h.astype(np.float64)
     fin = np.finfo(h.dtype)
     with np.errstate(over="ignore", under="ignore"):
-        nrm = np.linalg.norm(h, axis=1).astype(np.float64)
+        if h.shape[1] >= 1 << 16:
+            # one problem at a time: a dot product, no temporary of B's size
+            nrm = np.array([np.linalg.norm(r) for r in h], dtype=np.float64)
+        else:
+            nrm = np.linalg.norm(h, axis=1).astype(np.float64)
     if not np.all((nrm > float(fin.tiny) ** 0.25) & (nrm < float(fin.max) ** 0.25)):
         # the sum of squares may have overflowed or underflowed: scale first
         big = np.abs(h).max(axis=1).astype(np.float64)
