@@ -94,7 +94,7 @@ def test_set_num_threads_validates_and_returns_previous():
 
 
 def test_policy_leaves_busy_cores_out(monkeypatch):
-    """The cores taken by other processes (at this look or the one before) are not used."""
+    """The cores taken by other processes (at this look and the one before) are not used."""
     from kronsolve._backends import numpy as npb
 
     monkeypatch.setattr(npb, "_ncpu", lambda: 4)
@@ -106,8 +106,14 @@ def test_policy_leaves_busy_cores_out(monkeypatch):
     for _ in range(5):
         monkeypatch.setitem(npb._POLICY, "checked", -1.0)  # look again
         got.append(npb._free_cores())
-    # first look: no history, all cores; then the larger of this look and the last
-    assert got == [4, 2, 2, 4, 1]
+    # first look: no history, all cores; then the smaller of this look and the last
+    assert got == [4, 4, 4, 4, 4]
+    readings = iter([0, 2, 3, 3, 0])
+    got = []
+    for _ in range(5):
+        monkeypatch.setitem(npb._POLICY, "checked", -1.0)
+        got.append(npb._free_cores())
+    assert got == [4, 4, 2, 1, 4]
     # small calls are left alone; large ones limited to the free cores
     monkeypatch.setitem(npb._POLICY, "free", 1)
     monkeypatch.setitem(npb._POLICY, "checked", 1e300)

@@ -310,13 +310,13 @@ def _single_blas_thread() -> Any:
 # own) as there are cores that other processes leave free: OpenBLAS partitions
 # its work statically, so a thread that shares a core with a busy process makes
 # the whole call wait (a solve took 6.3 ms with two threads against 3.75 ms with
-# one, with one of two cores busy).  The count of runnable threads comes from
-# /proc/loadavg, less this process's own (/proc/self/task), at most every
-# _POLICY_INTERVAL seconds.
+# one, with one of two cores busy).  The other processes that are runnable are
+# counted in /proc, at most every _POLICY_INTERVAL seconds.
 
 _POLICY_MIN_FLOPS = 1e7
 _POLICY_INTERVAL = 0.05
-_POLICY: dict = {"user": None, "env": False, "free": None, "checked": -1.0, "sample": None}
+_POLICY: dict = {"user": None, "env": False, "free": None, "checked": -1.0, "sample": None,
+                 "interval": _POLICY_INTERVAL}
 
 
 def _ncpu() -> int:
@@ -326,36 +326,31 @@ def _ncpu() -> int:
         return os.cpu_count() or 1
 
 
-def _own_running() -> int:
-    """This process's threads that are running or runnable now (Linux)."""
-    own = 0
-    for tid in os.listdir("/proc/self/task"):
+def _running_elsewhere() -> int | None:
+    """Other processes running or runnable now (Linux ``/proc``), or None.
+
+    This process is left out: its own threads (BLAS workers waiting for work
+    among them) change state too often to be told apart from others' in a
+    system-wide count.
+    """
+    me = os.getpid()
+    n = 0
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
         try:
-            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+            with open(f"/proc/{name}/stat", "rb") as f:
                 st = f.read()
         except OSError:
             continue
         i = st.rfind(b")")
         if st[i + 2:i + 3] == b"R":
-            own += 1
-    return own
-
-
-def _running_elsewhere() -> int | None:
-    """Threads running or runnable now outside this process (Linux), or None.
-
-    This process's own are counted just before and just after the system-wide
-    count, and the larger count is taken: a thread of ours that changes state
-    in between is not taken for another process's.
-    """
-    try:
-        before = _own_running()
-        with open("/proc/loadavg", "rb") as f:
-            running = int(f.read().split()[3].split(b"/")[0])
-        after = _own_running()
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(0, running - max(before, after, 1))
+            n += 1
+    return n
 
 
 def _user_threads() -> int | None:
@@ -375,20 +370,23 @@ def _free_cores() -> int:
     """The cores that other processes leave free (looked at most every _POLICY_INTERVAL).
 
     A core counts as taken when another process's thread was runnable at this
-    look or the one before.
+    look and at the one before (a thread that passes does not count).
     """
     now = time.monotonic()
     free = _POLICY["free"]
-    if free is not None and now - _POLICY["checked"] <= _POLICY_INTERVAL:
+    if free is not None and now - _POLICY["checked"] <= _POLICY["interval"]:
         return free
     ncpu = _ncpu()
+    t0 = time.monotonic()
     others = _running_elsewhere()
+    # a machine with many processes is looked at less often (at most 2% of the time)
+    _POLICY["interval"] = max(_POLICY_INTERVAL, 50 * (time.monotonic() - t0))
     last = _POLICY["sample"]
     _POLICY["sample"] = others
     if others is None or last is None:
         free = ncpu
     else:
-        free = max(1, ncpu - max(others, last))
+        free = max(1, ncpu - min(others, last))
     _POLICY["free"], _POLICY["checked"] = free, now
     return free
 
