@@ -314,7 +314,7 @@ def _single_blas_thread() -> Any:
 # counted in /proc, at most every _POLICY_INTERVAL seconds.
 
 _POLICY_MIN_FLOPS = 1e7
-_POLICY_INTERVAL = 0.05
+_POLICY_INTERVAL = 0.2
 _POLICY: dict = {"user": None, "env": False, "free": None, "checked": -1.0, "sample": None,
                  "interval": _POLICY_INTERVAL}
 
