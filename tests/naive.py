@@ -157,6 +157,11 @@ def apply_kronsum(X, mats, masses=None, shift=0.0):
     return out
 
 
+def kronsum_slogdet(mats, masses=None, shift=0.0):
+    """``np.linalg.slogdet`` of the dense (generalized, shifted) Kronecker sum."""
+    return np.linalg.slogdet(kronsum_with_masses(mats, masses, shift))
+
+
 def kronsum_eigvals(*mats):
     """``np.linalg.eigvals`` of the dense Kronecker sum, in no particular order."""
     return np.linalg.eigvals(kronsum(*mats))

@@ -114,3 +114,38 @@ def _any_sum_near_zero(lams: list[np.ndarray], shift: Any, tol: float) -> bool:
         if np.any(np.abs(S1[i] + cand) <= tol):
             return True
     return False
+
+
+def _slogdet_sums(lams: list[np.ndarray], shift: Any) -> tuple[Any, float]:
+    """``(sign, log|Π s|)`` over all sums ``s = λ1[i1] + ... + λd[id] + shift``, in blocks.
+
+    Real sums give a real sign (0 when a sum is zero); complex ones a complex
+    sign of modulus 1, made real when the imaginary parts cancel (conjugate
+    pairs of a real operator).
+    """
+    lams = [np.asarray(lam) for lam in lams]
+    cplx = any(lam.dtype.kind == "c" for lam in lams) or isinstance(shift, complex)
+    d = len(lams)
+    first, rest = lams[0], lams[1:]
+    inner = _sums(rest, shift) if rest else np.asarray(shift)
+    logabs = 0.0
+    phase = 0.0
+    negatives = 0
+    rows = max(1, _BLOCK // max(inner.size, 1))
+    for r0 in range(0, first.shape[0], rows):
+        blk = first[r0:r0 + rows].reshape((-1,) + (1,) * (d - 1)) + inner
+        a = np.abs(blk)
+        if not np.all(a > 0):
+            zero = np.zeros((), np.complex128 if cplx else np.float64)[()]
+            return zero, -np.inf
+        logabs += float(np.sum(np.log(a)))
+        if cplx:
+            phase += float(np.sum(np.angle(blk)))
+        else:
+            negatives += int(np.count_nonzero(blk < 0))
+    if not cplx:
+        return np.float64(-1.0 if negatives % 2 else 1.0), logabs
+    sign = complex(np.cos(phase), np.sin(phase))
+    if abs(sign.imag) < 1e-8 * (1 + abs(phase)):
+        return np.float64(1.0 if sign.real > 0 else -1.0), logabs
+    return np.complex128(sign), logabs

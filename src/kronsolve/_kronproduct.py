@@ -528,11 +528,28 @@ class KronProduct(_KronOperator):
         return np.float64(out) if hb is NUMPY else out
 
     def eigvals(self) -> Any:
-        """Eigenvalues, ``np.kron`` of the factor eigenvalues (in that order)."""
+        """Eigenvalues, ``np.kron`` of the factor eigenvalues (in that order).
+
+        Real when every factor is symmetric or Hermitian (each such factor's
+        eigenvalues in ascending order, from ``eigvalsh``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronsolve import kron
+        >>> S = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> kron(S, S).eigvals()
+        array([1., 3., 3., 9.])
+        """
         hb, facs = self._square("eigvals")
-        out = hb.eigvals(facs[0])
+
+        def vals(A: Any) -> Any:
+            eps = hb.eps(hb.work_dtype(A.dtype, name="factor"))
+            return hb.eigvalsh(A) if hb.is_hermitian(A, eps) else hb.eigvals(A)
+
+        out = vals(facs[0])
         for A in facs[1:]:
-            out = hb.kron(out, hb.eigvals(A))
+            out = hb.kron(out, vals(A))
         return self._out(out)
 
 

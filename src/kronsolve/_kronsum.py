@@ -178,6 +178,27 @@ class KronSum(_KronOperator):
         """
         return self._sum_over_modes(self._get_solver().eigenvalues)
 
+    def slogdet(self, *, shift: Any = 0.0) -> tuple[Any, Any]:
+        """Sign and log of the absolute determinant of ``K + shift·I`` (as
+        ``np.linalg.slogdet``), from the eigenvalue sums without forming them
+        all at once; see :meth:`KronSumSolver.slogdet`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronsolve import kronsum
+        >>> T = np.array([[2.0, -1.0], [-1.0, 2.0]])
+        >>> sign, logdet = kronsum(T, T).slogdet()
+        >>> bool(np.isclose(sign * np.exp(logdet), np.linalg.det(kronsum(T, T).toarray())))
+        True
+        """
+        return self._get_solver().slogdet(shift)
+
+    def det(self, *, shift: Any = 0.0) -> Any:
+        """Determinant of ``K + shift·I`` (may overflow: prefer :meth:`slogdet`)."""
+        sign, logabs = self.slogdet(shift=shift)
+        return sign * np.exp(logabs)
+
     def solve(self, b: Any, *, shift: Any = 0.0) -> Any:
         """Solve ``(K + shift·I) @ x = b`` by the fast diagonalization method.
 
