@@ -83,6 +83,12 @@ def kron_eigvals(factors):
     return np.linalg.eigvals(kron(*factors))
 
 
+def shifted_kron(factors, shift):
+    """``np.kron(...) + shift·I``, dense: the reference of ``ks.kron(...).shifted(shift)``."""
+    K = kron(*factors)
+    return K + shift * np.eye(K.shape[0])
+
+
 def kron_product_sum(terms):
     """``Σ_t kron(*terms[t])``: the dense matrix of a ``KronProductSum``."""
     return sum(kron(*factors) for factors in terms)

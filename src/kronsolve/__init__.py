@@ -18,6 +18,7 @@ from ._kronproduct import KronProduct, KronProductSum, kron, kron_matvec, set_de
 from ._kronsum import KronSum, kronsum
 from ._modeprod import mode_product, multi_mode_product
 from ._rearrange import rearrange, unrearrange
+from ._shifted import ShiftedKronProduct
 from ._shuffle import commutation_matrix, perfect_shuffle, shuffle, shuffle2
 from ._solvers import KronSumSolver, solve_kronsum, solve_sylvester, solve_sylvester3d
 from ._version import __version__
@@ -30,6 +31,7 @@ __all__ = [
     "KronProductSum",
     "KronSum",
     "KronSumSolver",
+    "ShiftedKronProduct",
     "__version__",
     "commutation_matrix",
     "kpsvd",

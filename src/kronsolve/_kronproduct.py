@@ -10,6 +10,7 @@ import numpy as np
 
 from ._backends import NUMPY, backend_of, reference_of
 from ._layout import as_matrix, as_tensor
+from ._shifted import ShiftedKronProduct
 from ._validation import (
     _as_array,
     _check_nbytes,
@@ -440,6 +441,29 @@ class KronProduct(_KronOperator):
             X = xp.moveaxis(xp.reshape(Y, shp), 0, off + k)
         return xp.reshape(X, tuple(b.shape)) if be is not NUMPY else \
             np.ascontiguousarray(X).reshape(b.shape)
+
+    def shifted(self, shift: Any) -> ShiftedKronProduct:
+        """The operator ``K + shift·I`` for symmetric (Hermitian) factors.
+
+        Solves, log-determinants, quadratic forms and samples of a Gaussian
+        process on a grid (covariance ``K``, noise variance ``shift``) through
+        one ``eigh`` per distinct factor; see :class:`ShiftedKronProduct`.
+
+        Raises
+        ------
+        ValueError
+            A factor that is not square or not symmetric (Hermitian).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronsolve import kron
+        >>> C = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> S = kron(C, C).shifted(0.5)
+        >>> np.allclose(S @ np.ones(4), (np.kron(C, C) + 0.5 * np.eye(4)) @ np.ones(4))
+        True
+        """
+        return ShiftedKronProduct(self, shift)
 
     def inv(self) -> KronProduct:
         """Inverse, as the lazy Kronecker product of the factor inverses."""
