@@ -168,6 +168,19 @@ def kronsum_slogdet(mats, masses=None, shift=0.0):
     return np.linalg.slogdet(kronsum_with_masses(mats, masses, shift))
 
 
+def kronsum_expm(mats, t):
+    """``scipy.linalg.expm(t · kronsum)``, dense."""
+    import scipy.linalg
+
+    return scipy.linalg.expm(t * kronsum(*mats))
+
+
+def kronsum_funm(mats, f):
+    """``f`` of the dense Hermitian Kronecker sum, through its ``eigh``."""
+    w, V = np.linalg.eigh(kronsum(*mats))
+    return (V * f(w)) @ V.conj().T
+
+
 def kronsum_eigvals(*mats):
     """``np.linalg.eigvals`` of the dense Kronecker sum, in no particular order."""
     return np.linalg.eigvals(kronsum(*mats))

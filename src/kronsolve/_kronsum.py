@@ -199,6 +199,141 @@ class KronSum(_KronOperator):
         sign, logabs = self.slogdet(shift=shift)
         return sign * np.exp(logabs)
 
+    # --- matrix functions ---------------------------------------------------------
+    def expm(self, t: Any = 1.0) -> KronProduct:
+        """``exp(t·K)`` as the lazy Kronecker product ``expm(t·A1) ⊗ ... ⊗ expm(t·Ad)``.
+
+        Exact for any factors: the terms ``I ⊗ … ⊗ A_k ⊗ … ⊗ I`` of a Kronecker
+        sum commute.  The factor exponentials are dense ``n_k x n_k`` matrices
+        (``scipy.linalg.expm``; ``matrix_exp`` of the factors' library where it
+        has one, which keeps PyTorch's autograd).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.linalg
+        >>> from kronsolve import kronsum
+        >>> T = np.array([[-2.0, 1.0], [1.0, -2.0]])
+        >>> K = kronsum(T, T)
+        >>> np.allclose(K.expm(0.3).toarray(), scipy.linalg.expm(0.3 * K.toarray()))
+        True
+        """
+        t = _check_time(t)
+        be = self._backend
+        hb, mats = self._host(self.mats)
+        mexp = getattr(getattr(getattr(hb, "xp", None), "linalg", None), "matrix_exp", None)
+        if hb.name == "torch" and mexp is None:
+            import torch
+
+            mexp = torch.linalg.matrix_exp
+        factors = []
+        for A in mats:
+            A = hb.dense(A)
+            if hb.name == "numpy" or mexp is None:
+                from scipy.linalg import expm
+
+                E = expm(t * np.asarray(hb.to_host(A)))
+                factors.append(E if hb.name == "numpy" else hb.from_host(E, like=self._ref))
+            else:
+                factors.append(mexp(A * t))
+        return KronProduct([self._out(F) for F in factors] if be.lazy else factors,
+                           _backend=be)
+
+    def _eigen_route(self, what: str) -> KronSumSolver:
+        solver = self._get_solver()
+        if not all(m.kind == "eigh" for m in solver._modes):
+            raise ValueError(
+                f"{what} needs symmetric (Hermitian) factors; for general factors use "
+                "expm(t) (a Kronecker product of factor exponentials)")
+        return solver
+
+    def _function_apply(self, x: Any, values: Any) -> Any:
+        """``Q · diag(values(S)) · Qᴴ @ x`` with ``S`` the tensor of eigenvalue sums.
+
+        ``values(S)`` returns one tensor or a list of them (one result each).
+        """
+        solver = self._eigen_route("this function")
+        b, be, like = self._rhs(x, "x")
+        _check_solve_rhs(self.shape, b)
+        Bt = columns_as_batch(b, self._ns, be.swapaxes)
+        d = len(self._ns)
+        off = Bt.ndim - d
+        modes = list(range(off, off + d))
+        lam_dt = be.real_of(be.result_type(*[m.lam for m in solver._modes]))
+        S = None
+        for k, m in enumerate(solver._modes):
+            shape = [1] * d
+            shape[k] = self._ns[k]
+            t = be.xp.reshape(m.lam_as(be, lam_dt, like), tuple(shape))
+            S = t if S is None else S + t
+        vals = values(S)
+        single = not isinstance(vals, list)
+        vals = [vals] if single else vals
+        fwd = [m.fwd if m.backend is be else be.from_host(m.backend.to_host(m.fwd), like)
+               for m in solver._modes]
+        wd = be.result_type(Bt, *vals, *fwd)
+        mats = [m.mats(be, wd, like) for m in solver._modes]
+        Y = be.modeprod(be.astype(Bt, wd), [m[0] for m in mats], modes)
+        outs = []
+        for v in vals:
+            X = be.modeprod(Y * v, [m[1] for m in mats], modes)
+            if not be.is_complex(be.result_type(b, *self.mats)) and be.is_complex(X.dtype):
+                X = be.xp.real(X)
+            outs.append(batch_as_columns(X, tuple(b.shape), be.swapaxes))
+        return outs[0] if single else outs
+
+    def expm_multiply(self, x: Any, t: Any = 1.0) -> Any:
+        """``exp(t·K) @ x`` for symmetric factors, for one ``t`` or a 1-D array of them.
+
+        The forward transform of ``x`` is done once; each ``t`` then costs one
+        backward transform (two for the first): heat-equation steps at many
+        times.  ``x`` has shape ``(N,)`` or ``(..., N, k)``; with an array of
+        times the results are stacked on a new leading axis.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.linalg
+        >>> from kronsolve import kronsum
+        >>> T = np.array([[-2.0, 1.0, 0.0], [1.0, -2.0, 1.0], [0.0, 1.0, -2.0]])
+        >>> K = kronsum(T, T)
+        >>> u0 = np.arange(9.0)
+        >>> U = K.expm_multiply(u0, [0.1, 0.2])
+        >>> np.allclose(U[1], scipy.linalg.expm(0.2 * K.toarray()) @ u0)
+        True
+        """
+        ts = np.asarray(t)
+        if ts.ndim > 1 or ts.dtype.kind not in "iufc" or not np.all(np.isfinite(ts)):
+            raise ValueError(f"t must be a finite scalar or a 1-D array of times, got {t!r}")
+        if ts.ndim == 0:
+            return self._function_apply(x, lambda S: self._backend.xp.exp(S * ts[()]))
+        outs = self._function_apply(
+            x, lambda S: [self._backend.xp.exp(S * tv) for tv in ts.tolist()])
+        xp = self._backend.xp
+        return xp.stack(outs, axis=0) if outs else xp.zeros((0,))
+
+    def funm_multiply(self, f: Any, x: Any) -> Any:
+        """``f(K) @ x`` for symmetric factors: ``f`` applied to the eigenvalue sums.
+
+        ``f`` maps an array of eigenvalue sums (of the factors' library) to an
+        array of the same shape elementwise, e.g. ``np.sqrt``, ``lambda s: 1 /
+        np.sqrt(s)``, ``np.log``, ``lambda s: np.exp(-t * s)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kronsolve import kronsum
+        >>> T = np.array([[2.0, -1.0], [-1.0, 2.0]])
+        >>> K = kronsum(T, T)
+        >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+        >>> y = K.funm_multiply(np.sqrt, x)
+        >>> np.allclose(K.funm_multiply(np.sqrt, y), K @ x)    # sqrt(K) sqrt(K) = K
+        True
+        """
+        if not callable(f):
+            raise TypeError(f"f must be a callable, got {type(f).__name__}")
+        return self._function_apply(x, f)
+
     def solve(self, b: Any, *, shift: Any = 0.0) -> Any:
         """Solve ``(K + shift·I) @ x = b`` by the fast diagonalization method.
 
@@ -238,6 +373,15 @@ class KronSum(_KronOperator):
         X = self._get_solver()._solve(Bt, shift, check_finite=True, overwrite_b=False,
                                       name="b")
         return batch_as_columns(X, tuple(b.shape), be.swapaxes)
+
+
+def _check_time(t: Any) -> Any:
+    if getattr(t, "ndim", 0) != 0 or isinstance(t, bool) or not np.isscalar(np.asarray(t)[()]):
+        raise TypeError(f"t must be a real or complex scalar, got {type(t).__name__}")
+    t = np.asarray(t)[()]
+    if not np.isfinite(t):
+        raise ValueError(f"t must be finite, got {t}")
+    return t
 
 
 def kronsum(*mats: Any) -> KronSum:
