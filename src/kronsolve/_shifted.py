@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import NUMPY
-from ._layout import as_matrix, as_tensor
+from ._layout import as_matrix, as_tensor, batch_as_columns, columns_as_batch
 from ._validation import _check_shift, _check_solve_rhs
 
 __all__ = ["ShiftedKronProduct"]
@@ -65,7 +65,7 @@ class ShiftedKronProduct:
     """
 
     __slots__ = ("kron", "shift", "shape", "dtype", "factor_eigenvalues", "_backend",
-                 "_Qs", "_QHs", "_ns", "_eig")
+                 "_Qs", "_QHs", "_ns", "_eig", "_checked", "_minmax", "_cache")
 
     def __init__(self, K: Any, shift: Any):
         be = K._backend
@@ -86,13 +86,12 @@ class ShiftedKronProduct:
         self._backend = be
         self.shape = K.shape
         self._ns = tuple(int(A.shape[0]) for A in facs)
-        lams: list = []
-        Qs: list = []
+        owner: list[int] = []
+        jobs: list = []
         for i, A in enumerate(facs):
             for j in range(i):
                 if facs[j] is A:  # the same factor object: decomposed once
-                    lams.append(lams[j])
-                    Qs.append(Qs[j])
+                    owner.append(owner[j])
                     break
             else:
                 A = be.dense(A)
@@ -102,9 +101,12 @@ class ShiftedKronProduct:
                         f"shifted() needs symmetric (Hermitian) factors, but factors[{i}] "
                         f"(shape {tuple(A.shape)}) is not; use kronsolve.solve_kronsum or a "
                         "dense solve for general factors")
-                lam, Q = be.eigh((A + be.H(A)) * 0.5, f"factors[{i}]")
-                lams.append(lam)
-                Qs.append(Q)
+                owner.append(len(jobs))
+                jobs.append(((A + be.H(A)) * 0.5, f"factors[{i}]"))
+        # distinct factors side by side where the backend does that (NumPy: threads)
+        pairs, _ = be.decompose_all(jobs, be.eigh)
+        lams = [pairs[o][0] for o in owner]
+        Qs = [pairs[o][1] for o in owner]
         self.factor_eigenvalues = lams
         self._Qs = Qs
         self._QHs = [be.H(Q) for Q in Qs]
@@ -112,6 +114,9 @@ class ShiftedKronProduct:
             hasattr(self.shift, "dtype") and be.is_complex(self.shift.dtype))
         self.dtype = be.result_type(*Qs) if not cplx else be.complex_of(be.result_type(*Qs))
         self._eig = None
+        self._checked = False
+        self._minmax = None
+        self._cache: dict = {}
 
     def __repr__(self) -> str:
         return f"ShiftedKronProduct(shape={self.shape}, shift={self.shift!r})"
@@ -127,29 +132,58 @@ class ShiftedKronProduct:
             be = self._backend
             d = len(self._ns)
             acc = None
-            for k, lam in enumerate(self.factor_eigenvalues):
+            last = d - 1 if be is NUMPY and d > 1 else d
+            for k, lam in enumerate(self.factor_eigenvalues[:last]):
                 shape = [1] * d
                 shape[k] = self._ns[k]
                 t = be.xp.reshape(lam, tuple(shape))
                 acc = t if acc is None else acc * t
-            self._eig = acc + self.shift
+            if last < d:
+                # NumPy: the one array of N entries written once, shifted in place
+                lam = self.factor_eigenvalues[-1]
+                out = np.empty(self._ns, dtype=np.result_type(acc, lam, self.shift))
+                np.multiply(acc, lam, out=out)
+                out += self.shift
+                self._eig = out
+            else:
+                self._eig = acc + self.shift
         return self._eig
 
+    def _range(self) -> tuple[float, float]:
+        """``(min, max)`` of the real eigenvalues (nan for complex ones), cached."""
+        if self._minmax is None:
+            be = self._backend
+            eig = np.asarray(be.to_host(self.eigenvalues()))
+            if eig.dtype.kind == "c":
+                self._minmax = (np.nan, np.nan)
+            else:
+                self._minmax = (float(eig.min(initial=np.inf)), float(eig.max(initial=-np.inf)))
+        return self._minmax
+
     def _check_nonsingular(self) -> None:
+        if self._checked:
+            return
         be = self._backend
         eig = np.asarray(be.to_host(self.eigenvalues()))
+        lo, hi = self._range()
+        nearest = lo if lo > 0 else (-hi if hi < 0 else None)  # definite: no search
         scale = prod(float(np.abs(np.asarray(be.to_host(lam))).max(initial=0.0))
                      for lam in self.factor_eigenvalues) + (
             abs(self.shift) if not hasattr(self.shift, "dtype")
             else float(np.abs(np.asarray(be.to_host(self.shift)))))
         eps = be.eps(be.real_of(self.dtype))
+        tol = len(self._ns) * eps * scale
+        if nearest is not None and nearest > tol:
+            self._checked = True
+            return
         i = int(np.argmin(np.abs(eig)))
-        if not abs(eig.flat[i]) > len(self._ns) * eps * scale:
+        if not abs(eig.flat[i]) > tol:
             idx = tuple(int(v) for v in np.unravel_index(i, self._ns))
             raise np.linalg.LinAlgError(
                 f"K + shift·I is singular to working precision: the eigenvalue at "
                 f"multi-index {idx} (product of the factor eigenvalues plus shift) is "
                 f"{eig.flat[i]:.3g}, zero relative to the scale {scale:.3g}")
+        self._checked = True
 
     # ------------------------------------------------------------ transforms
     def _rhs(self, b: Any, name: str) -> tuple[Any, Any, int]:
@@ -189,13 +223,44 @@ class ShiftedKronProduct:
             multi-index of the vanishing eigenvalue).
         """
         self._check_nonsingular()
-        X, b, off = self._rhs(b, "b")
         be = self._backend
+        if be is NUMPY:
+            return self._solve_numpy(b)
+        X, b, off = self._rhs(b, "b")
         modes = self._modes(off)
         Y = be.modeprod(X, self._QHs, modes)
         Y = Y / self._eig_like(Y, off)
         X = be.modeprod(Y, self._Qs, modes)
         return as_matrix(X, off, len(self._ns), self.shape[0])
+
+    def _solve_numpy(self, b: Any) -> Any:
+        """NumPy: the solvers' transform machinery (plans, work buffers), dividing in place."""
+        b = self.kron._rhs(b, "b")[0]
+        _check_solve_rhs(self.shape, b)
+        eig = self.eigenvalues()
+        wd = np.result_type(b.dtype, eig.dtype, *self._Qs, np.float16)
+        out_dt = wd
+        mats = self._fdm_mats(wd)
+        Bt = columns_as_batch(b, self._ns, NUMPY.swapaxes)
+
+        def middle(Y: np.ndarray, nb: int) -> None:
+            np.divide(Y, eig, out=Y)
+
+        X = NUMPY.fdm(np.asarray(Bt), mats, None, 0.0, wd, out_dt, False, len(self._ns),
+                      middle=middle)
+        return batch_as_columns(X, tuple(b.shape), NUMPY.swapaxes)
+
+    def _fdm_mats(self, wd: Any) -> list:
+        key = ("fdm", str(wd))
+        cache = self._cache
+        m = cache.get(key)
+        if m is None:
+            m = cache[key] = [
+                (np.ascontiguousarray(QH, wd), np.ascontiguousarray(Q, wd),
+                 NUMPY.transposes(np.ascontiguousarray(QH, wd)),
+                 NUMPY.transposes(np.ascontiguousarray(Q, wd)))
+                for Q, QH in zip(self._Qs, self._QHs)]
+        return m
 
     def quad(self, b: Any) -> Any:
         """The quadratic form ``bᴴ (K + shift·I)⁻¹ b`` (one transform), per column of ``b``.
@@ -242,14 +307,19 @@ class ShiftedKronProduct:
         """
         be = self._backend
         eig = self.eigenvalues()
-        host = np.asarray(be.to_host(eig))
-        if be.is_complex(eig.dtype) or not np.all(host > 0):
+        if be.is_complex(eig.dtype) or not self._range()[0] > 0:
+            host = np.asarray(be.to_host(eig))
             i = int(np.argmin(host.real))
             idx = tuple(int(v) for v in np.unravel_index(i, self._ns))
             raise np.linalg.LinAlgError(
                 f"K + shift·I is not positive definite: its eigenvalue at multi-index "
                 f"{idx} is {host.flat[i]:.3g}")
-        return self.slogdet()[1]
+        if be is not NUMPY:
+            return be.xp.sum(be.xp.log(eig))  # all positive: no abs, no sign
+        flat = eig.reshape(-1)
+        step = 1 << 15  # in cache-sized blocks: no temporary of N entries
+        return np.float64(sum(float(np.log(flat[i:i + step]).sum())
+                              for i in range(0, flat.shape[0], step)))
 
     def sample(self, rng: Any = None, size: Any = None) -> Any:
         """Draws from ``N(0, K + shift·I)``, without forming it.
