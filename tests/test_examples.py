@@ -72,6 +72,16 @@ SCRIPTS = {
             "[PASS] kpsvd(A) (default tol) keeps exactly 2 terms",
         ],
     ),
+    "gp_grid.py": (
+        ["--quick"],
+        ["kron", "ShiftedKronProduct"],
+        [
+            "[PASS] length scales within 35% of the truth",
+            "[PASS] noise within 35% of the truth",
+            "[PASS] gradient of the log likelihood vanishes at the optimum",
+            "[PASS] posterior mean equals the dense GP formula",
+        ],
+    ),
     "poisson3d.py": (
         ["--quick"],
         ["solve_sylvester3d", "multi_mode_product"],
