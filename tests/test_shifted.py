@@ -185,3 +185,54 @@ def test_solve_plus_diagonal_errors_and_warning():
     d[::2] = 1e6
     with pytest.warns(ks.AccuracyWarning, match="did not converge in 1 iterations"):
         S.solve_plus_diagonal(d, np.ones(12), maxiter=1)
+
+
+@pytest.mark.parametrize("ns", [(5,), (4, 3), (3, 2, 4)])
+def test_kronecker_diagonal_noise(ns):
+    """K + s2·(diag(d1) ⊗ ... ⊗ diag(dd)), exactly, against dense."""
+    rng = np.random.default_rng(sum(ns))
+    factors = [_kernel(n, 0.2 + 0.1 * k) for k, n in enumerate(ns)]
+    ds = [rng.uniform(0.3, 3.0, n) for n in ns]
+    S = ks.kron(*factors).shifted(0.07, diag=ds)
+    dvec = ds[0]
+    for dk in ds[1:]:
+        dvec = np.kron(dvec, dk)
+    D = naive.kron(*factors) + 0.07 * np.diag(dvec)
+    N = D.shape[0]
+    b = rng.standard_normal(N)
+    B = rng.standard_normal((N, 2))
+    np.testing.assert_allclose(S.solve(b), np.linalg.solve(D, b), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(S.solve(B), np.linalg.solve(D, B), rtol=1e-8, atol=1e-10)
+    assert np.isclose(S.logdet(), np.linalg.slogdet(D)[1], rtol=1e-10)
+    assert np.isclose(S.slogdet()[1], np.linalg.slogdet(D)[1], rtol=1e-10)
+    assert np.isclose(S.quad(b), b @ np.linalg.solve(D, b), rtol=1e-9)
+    np.testing.assert_allclose(S @ b, D @ b, rtol=1e-12)
+    np.testing.assert_allclose(S @ B, D @ B, rtol=1e-12)
+    np.testing.assert_allclose(S.toarray(), D, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(S.diagonal(), np.diag(D), rtol=1e-12)
+    assert np.isclose(S.trace(), np.trace(D))
+    d = np.full(N, 0.5)
+    x, _ = S.solve_plus_diagonal(d, b, rtol=1e-11)
+    np.testing.assert_allclose(x, np.linalg.solve(D + np.diag(d), b), rtol=1e-8, atol=1e-10)
+
+
+def test_kronecker_diagonal_sample_covariance():
+    factors = [_kernel(3, 0.3), _kernel(2, 0.5)]
+    ds = [np.array([0.5, 1.0, 2.0]), np.array([3.0, 0.4])]
+    S = ks.kron(*factors).shifted(0.2, diag=ds)
+    D = S.toarray()
+    n = 40_000
+    Z = S.sample(np.random.default_rng(5), n)
+    C = Z.T @ Z / n
+    se = np.sqrt((np.outer(np.diag(D), np.diag(D)) + D**2) / n)
+    assert np.all(np.abs(C - D) <= 4.5 * se)
+
+
+def test_kronecker_diagonal_errors():
+    C = _kernel(3, 0.3)
+    with pytest.raises(TypeError, match="diag must be a list of 2 vectors"):
+        ks.kron(C, C).shifted(0.1, diag=np.ones(3))
+    with pytest.raises(ValueError, match=r"diag\[1\] must have shape \(3,\)"):
+        ks.kron(C, C).shifted(0.1, diag=[np.ones(3), np.ones(2)])
+    with pytest.raises(ValueError, match=r"diag\[0\] must hold positive finite numbers"):
+        ks.kron(C, C).shifted(0.1, diag=[-np.ones(3), np.ones(3)])

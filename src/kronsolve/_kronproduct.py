@@ -442,12 +442,16 @@ class KronProduct(_KronOperator):
         return xp.reshape(X, tuple(b.shape)) if be is not NUMPY else \
             np.ascontiguousarray(X).reshape(b.shape)
 
-    def shifted(self, shift: Any) -> ShiftedKronProduct:
+    def shifted(self, shift: Any, diag: Any = None) -> ShiftedKronProduct:
         """The operator ``K + shift·I`` for symmetric (Hermitian) factors.
 
         Solves, log-determinants, quadratic forms and samples of a Gaussian
         process on a grid (covariance ``K``, noise variance ``shift``) through
         one ``eigh`` per distinct factor; see :class:`ShiftedKronProduct`.
+        With ``diag=[d1, ..., dd]`` (positive vectors, one per factor) the
+        operator is ``K + shift·(diag(d1) ⊗ ... ⊗ diag(dd))``, exactly
+        (heteroscedastic noise of Kronecker form): the factors are scaled to
+        ``diag(d_k)^(-1/2) A_k diag(d_k)^(-1/2)`` before their ``eigh``.
 
         Raises
         ------
@@ -463,7 +467,7 @@ class KronProduct(_KronOperator):
         >>> np.allclose(S @ np.ones(4), (np.kron(C, C) + 0.5 * np.eye(4)) @ np.ones(4))
         True
         """
-        return ShiftedKronProduct(self, shift)
+        return ShiftedKronProduct(self, shift, diag)
 
     def inv(self) -> KronProduct:
         """Inverse, as the lazy Kronecker product of the factor inverses."""

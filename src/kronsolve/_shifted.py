@@ -65,9 +65,9 @@ class ShiftedKronProduct:
     """
 
     __slots__ = ("kron", "shift", "shape", "dtype", "factor_eigenvalues", "_backend",
-                 "_Qs", "_QHs", "_ns", "_eig", "_checked", "_minmax", "_cache")
+                 "_Qs", "_QHs", "_Ps", "_ns", "_eig", "_checked", "_minmax", "_cache", "diag")
 
-    def __init__(self, K: Any, shift: Any):
+    def __init__(self, K: Any, shift: Any, diag: Any = None):
         be = K._backend
         if be.lazy:
             raise NotImplementedError(
@@ -86,6 +86,7 @@ class ShiftedKronProduct:
         self._backend = be
         self.shape = K.shape
         self._ns = tuple(int(A.shape[0]) for A in facs)
+        dks = None if diag is None else self._check_diag(be, diag, facs, K)
         owner: list[int] = []
         jobs: list = []
         for i, A in enumerate(facs):
@@ -102,14 +103,28 @@ class ShiftedKronProduct:
                         f"(shape {tuple(A.shape)}) is not; use kronsolve.solve_kronsum or a "
                         "dense solve for general factors")
                 owner.append(len(jobs))
-                jobs.append(((A + be.H(A)) * 0.5, f"factors[{i}]"))
+                A = (A + be.H(A)) * 0.5
+                if diag is not None:  # S⁻¹ A S⁻¹ with S = diag(sqrt(d_k))
+                    r = 1.0 / be.xp.sqrt(dks[i])
+                    A = (A * r[:, None]) * r[None, :]
+                jobs.append((A, f"factors[{i}]"))
         # distinct factors side by side where the backend does that (NumPy: threads)
         pairs, _ = be.decompose_all(jobs, be.eigh)
         lams = [pairs[o][0] for o in owner]
         Qs = [pairs[o][1] for o in owner]
         self.factor_eigenvalues = lams
-        self._Qs = Qs
-        self._QHs = [be.H(Q) for Q in Qs]
+        self.diag = dks
+        if dks is None:
+            self._Qs = Qs
+            self._QHs = [be.H(Q) for Q in Qs]
+            self._Ps = Qs
+        else:
+            # K + shift·D = S (K̃ + shift·I) S with S = D^(1/2): the transforms take S⁻¹
+            # on both sides, the sampler S
+            inv = [1.0 / be.xp.sqrt(dk) for dk in dks]
+            self._Qs = [Q * r[:, None] for Q, r in zip(Qs, inv)]
+            self._QHs = [be.H(Q) * r[None, :] for Q, r in zip(Qs, inv)]
+            self._Ps = [Q * be.xp.sqrt(dk)[:, None] for Q, dk in zip(Qs, dks)]
         cplx = any(be.is_complex(Q.dtype) for Q in Qs) or isinstance(self.shift, complex) or (
             hasattr(self.shift, "dtype") and be.is_complex(self.shift.dtype))
         self.dtype = be.result_type(*Qs) if not cplx else be.complex_of(be.result_type(*Qs))
@@ -119,14 +134,34 @@ class ShiftedKronProduct:
         self._cache: dict = {}
 
     def __repr__(self) -> str:
-        return f"ShiftedKronProduct(shape={self.shape}, shift={self.shift!r})"
+        extra = "" if self.diag is None else ", diag=[...]"
+        return f"ShiftedKronProduct(shape={self.shape}, shift={self.shift!r}{extra})"
+
+    @staticmethod
+    def _check_diag(be: Any, diag: Any, facs: list, K: Any) -> list:
+        if not isinstance(diag, (list, tuple)) or len(diag) != len(facs):
+            raise TypeError(f"diag must be a list of {len(facs)} vectors (one per factor), "
+                            f"got {type(diag).__name__}")
+        out = []
+        for k, (dk, A) in enumerate(zip(diag, facs)):
+            dk = be.asarray(dk, f"diag[{k}]", like=K._ref) if be is not NUMPY \
+                else np.asarray(dk, dtype=np.float64)
+            n = int(A.shape[0])
+            host = np.asarray(be.to_host(dk))
+            if host.shape != (n,):
+                raise ValueError(f"diag[{k}] must have shape ({n},) to match factors[{k}], "
+                                 f"got {host.shape}")
+            if host.dtype.kind == "c" or not np.all(host > 0) or not np.all(np.isfinite(host)):
+                raise ValueError(f"diag[{k}] must hold positive finite numbers")
+            out.append(dk)
+        return out
 
     # ----------------------------------------------------------- eigenvalues
     def eigenvalues(self) -> Any:
         """The ``N`` eigenvalues ``λ1[i1]·…·λd[id] + shift`` as a tensor ``(n1, ..., nd)``.
 
-        ``.reshape(-1)`` gives them in ``np.kron`` order.  Formed on first use
-        and kept.
+        ``.reshape(-1)`` gives them in ``np.kron`` order.  With ``diag`` they are
+        those of the pencil ``(K + shift·D, D)``.  Formed on first use and kept.
         """
         if self._eig is None:
             be = self._backend
@@ -206,8 +241,21 @@ class ShiftedKronProduct:
         return eig
 
     # ------------------------------------------------------------ operations
+    def _diag_vector(self) -> Any:
+        """``kron(d1, ..., dd)`` (ones without ``diag``)."""
+        be = self._backend
+        out = self.diag[0]
+        for dk in self.diag[1:]:
+            out = be.xp.reshape(out[:, None] * dk[None, :], (-1,))
+        return out
+
     def __matmul__(self, x: Any) -> Any:
-        return self.kron @ x + self.shift * x
+        if self.diag is None:
+            return self.kron @ x + self.shift * x
+        dv = self._diag_vector()
+        if getattr(x, "ndim", 1) > 1:
+            dv = self._backend.xp.reshape(dv, (-1, 1))
+        return self.kron @ x + self.shift * (dv * x)
 
     def matvec(self, x: Any) -> Any:
         """``(K + shift·I) @ x``."""
@@ -293,9 +341,21 @@ class ShiftedKronProduct:
         else:
             sign = 0.0 if np.any(host == 0) else (
                 -1.0 if np.count_nonzero(host < 0) % 2 else 1.0)
+        logabs = logabs + self._logdet_diag()
         if be is NUMPY:
             logabs = np.float64(logabs) if sign != 0 else np.float64(-np.inf)
         return sign, logabs
+
+    def _logdet_diag(self) -> Any:
+        """``log det(D1 ⊗ ... ⊗ Dd) = Σ_k (N / n_k) Σ log d_k`` (0 without ``diag``)."""
+        if self.diag is None:
+            return 0.0
+        xp = self._backend.xp
+        N = self.shape[0]
+        total = 0.0
+        for dk, n in zip(self.diag, self._ns):
+            total = total + (N // n) * xp.sum(xp.log(dk))
+        return total
 
     def logdet(self) -> Any:
         """``log det(K + shift·I)`` of a positive definite operator.
@@ -315,11 +375,12 @@ class ShiftedKronProduct:
                 f"K + shift·I is not positive definite: its eigenvalue at multi-index "
                 f"{idx} is {host.flat[i]:.3g}")
         if be is not NUMPY:
-            return be.xp.sum(be.xp.log(eig))  # all positive: no abs, no sign
+            return be.xp.sum(be.xp.log(eig)) + self._logdet_diag()  # all positive
         flat = eig.reshape(-1)
         step = 1 << 15  # in cache-sized blocks: no temporary of N entries
         return np.float64(sum(float(np.log(flat[i:i + step]).sum())
-                              for i in range(0, flat.shape[0], step)))
+                              for i in range(0, flat.shape[0], step))
+                          + float(self._logdet_diag()))
 
     def sample(self, rng: Any = None, size: Any = None) -> Any:
         """Draws from ``N(0, K + shift·I)``, without forming it.
@@ -353,7 +414,7 @@ class ShiftedKronProduct:
         Z = z if be is NUMPY else be.from_host(z, like=self.kron._ref)
         xp = be.xp
         Y = Z * xp.sqrt(eig)
-        X = be.modeprod(Y, self._Qs, list(range(len(lead), len(lead) + len(self._ns))))
+        X = be.modeprod(Y, self._Ps, list(range(len(lead), len(lead) + len(self._ns))))
         return xp.reshape(X, lead + (self.shape[0],))
 
     def solve_plus_diagonal(self, d: Any, b: Any, *, rtol: float = 1e-8,
@@ -463,15 +524,25 @@ class ShiftedKronProduct:
         return x, it
 
     def diagonal(self) -> Any:
-        """Main diagonal, ``diag(K) + shift``."""
-        return self.kron.diagonal() + self.shift
+        """Main diagonal, ``diag(K) + shift`` (``+ shift·kron(d1, ..., dd)`` with ``diag``)."""
+        if self.diag is None:
+            return self.kron.diagonal() + self.shift
+        return self.kron.diagonal() + self.shift * self._diag_vector()
 
     def trace(self) -> Any:
-        """Trace, ``tr(K) + N·shift``."""
-        return self.kron.trace() + self.shape[0] * self.shift
+        """Trace, ``tr(K) + N·shift`` (``+ shift·Π_k Σ d_k`` with ``diag``)."""
+        if self.diag is None:
+            return self.kron.trace() + self.shape[0] * self.shift
+        t = 1.0
+        for dk in self.diag:
+            t = t * self._backend.xp.sum(dk)
+        return self.kron.trace() + self.shift * t
 
     def toarray(self, *, max_bytes: int | None = None) -> Any:
         """The dense matrix (for small sizes; see :meth:`KronProduct.toarray`)."""
         D = self.kron.toarray(max_bytes=max_bytes)
         be = self._backend
-        return D + self.shift * be.eye(self.shape[0], D.dtype, like=D)
+        E = be.eye(self.shape[0], D.dtype, like=D)
+        if self.diag is not None:
+            E = E * self._diag_vector()[None, :]
+        return D + self.shift * E
