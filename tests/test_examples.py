@@ -82,6 +82,15 @@ SCRIPTS = {
             "[PASS] posterior mean equals the dense GP formula",
         ],
     ),
+    "heat_expm.py": (
+        ["--quick"],
+        ["kronsum", "KronSumSolver"],
+        [
+            "[PASS] t = 0.05: u(t) == exp(-lambda t) u0",
+            "[PASS] expm(t) @ u0 == expm_multiply(u0, t)",
+            "[PASS] Crank-Nicolson converges to the exact step at second order",
+        ],
+    ),
     "poisson3d.py": (
         ["--quick"],
         ["solve_sylvester3d", "multi_mode_product"],
