@@ -93,3 +93,40 @@ def test_kron_eigvals_real_for_symmetric_factors():
     # a non-symmetric factor keeps the general path
     G = np.array([[0.0, -1.0], [1.0, 0.0]])
     assert np.iscomplexobj(ks.kron(S, G).eigvals())
+
+
+@pytest.mark.parametrize("kind", ["product", "sum"])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_eigh_objects(kind, complex_):
+    rng = np.random.default_rng(12)
+    mats = []
+    for n in (3, 4, 2):
+        A = rng.standard_normal((n, n)) + (1j * rng.standard_normal((n, n)) if complex_ else 0)
+        mats.append(A + A.conj().T)
+    op = ks.kron(*mats) if kind == "product" else ks.kronsum(*mats)
+    D = op.toarray()
+    E = op.eigh()
+    assert E.kind == kind
+    w = E.eigenvalues()
+    assert np.isrealobj(w) and w.shape == (24,)
+    V = E.eigenvectors.toarray()
+    np.testing.assert_allclose(V @ np.diag(w) @ V.conj().T, D, atol=1e-10)
+    np.testing.assert_allclose(V.conj().T @ V, np.eye(24), atol=1e-12)
+    np.testing.assert_allclose(np.sort(w), np.linalg.eigvalsh(D), atol=1e-10)
+    for lam, A in zip(E.factor_eigenvalues, mats):
+        np.testing.assert_allclose(lam, np.linalg.eigvalsh(A), atol=1e-12)
+
+
+def test_eigh_refuses_nonsymmetric_and_decomposes_once(monkeypatch):
+    G = np.triu(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"eigh\(\) needs symmetric.*factors\[1\]"):
+        ks.kron(np.eye(3), G).eigh()
+    from kronsolve._backends import numpy as npb
+
+    calls = []
+    orig = npb.NumpyBackend.eigh
+    monkeypatch.setattr(npb.NumpyBackend, "eigh",
+                        lambda self, A, name: calls.append(name) or orig(self, A, name))
+    S = np.array([[2.0, 1.0], [1.0, 2.0]])
+    ks.kronsum(S, S, S).eigh()
+    assert calls == ["factors[0]"]

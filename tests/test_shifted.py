@@ -236,3 +236,14 @@ def test_kronecker_diagonal_errors():
         ks.kron(C, C).shifted(0.1, diag=[np.ones(3), np.ones(2)])
     with pytest.raises(ValueError, match=r"diag\[0\] must hold positive finite numbers"):
         ks.kron(C, C).shifted(0.1, diag=[-np.ones(3), np.ones(3)])
+
+
+def test_same_factor_with_different_diagonals():
+    """One factor object used twice with different diag vectors: two decompositions."""
+    C = _kernel(4, 0.3)
+    d1, d2 = np.array([0.5, 1.0, 2.0, 4.0]), np.array([3.0, 1.0, 1.0, 0.2])
+    S = ks.kron(C, C).shifted(0.3, diag=[d1, d2])
+    D = np.kron(C, C) + 0.3 * np.diag(np.kron(d1, d2))
+    b = np.arange(16.0)
+    np.testing.assert_allclose(S.solve(b), np.linalg.solve(D, b), rtol=1e-9)
+    assert np.isclose(S.logdet(), np.linalg.slogdet(D)[1])

@@ -21,6 +21,7 @@ from ._rearrange import rearrange, unrearrange
 from ._shifted import ShiftedKronProduct
 from ._shuffle import commutation_matrix, perfect_shuffle, shuffle, shuffle2
 from ._solvers import KronSumSolver, solve_kronsum, solve_sylvester, solve_sylvester3d
+from ._spectral import KronEigh
 from ._version import __version__
 from ._warnings import AccuracyWarning
 
@@ -28,6 +29,7 @@ __all__ = [
     "AccuracyWarning",
     "KPSVDResult",
     "KronProduct",
+    "KronEigh",
     "KronProductSum",
     "KronSum",
     "KronSumSolver",

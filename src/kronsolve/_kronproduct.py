@@ -11,6 +11,7 @@ import numpy as np
 from ._backends import NUMPY, backend_of, reference_of
 from ._layout import as_matrix, as_tensor
 from ._shifted import ShiftedKronProduct
+from ._spectral import KronEigh, eigh_factors
 from ._validation import (
     _as_array,
     _check_nbytes,
@@ -441,6 +442,25 @@ class KronProduct(_KronOperator):
             X = xp.moveaxis(xp.reshape(Y, shp), 0, off + k)
         return xp.reshape(X, tuple(b.shape)) if be is not NUMPY else \
             np.ascontiguousarray(X).reshape(b.shape)
+
+    def eigh(self) -> KronEigh:
+        """Eigendecomposition of a Kronecker product of symmetric (Hermitian) factors.
+
+        One ``eigh`` per distinct factor; the eigenvalues stay factored (products
+        of the factors', a dense vector on request) and the eigenvectors form
+        the lazy ``Q1 ⊗ ... ⊗ Qd``.  See :class:`KronEigh`.
+
+        Raises
+        ------
+        ValueError
+            A factor that is not square or not symmetric (Hermitian).
+        """
+        hb, facs = self._square("eigh")
+        lams, Qs = eigh_factors(hb, facs, "eigh()")
+        be = self._backend
+        Qs = [self._out(Q) for Q in Qs] if be.lazy else Qs
+        lams = [self._out(lam) for lam in lams] if be.lazy else lams
+        return KronEigh(be, lams, Qs, "product", KronProduct(Qs, _backend=be))
 
     def shifted(self, shift: Any, diag: Any = None) -> ShiftedKronProduct:
         """The operator ``K + shift·I`` for symmetric (Hermitian) factors.

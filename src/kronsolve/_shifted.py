@@ -23,6 +23,7 @@ import numpy as np
 
 from ._backends import NUMPY
 from ._layout import as_matrix, as_tensor, batch_as_columns, columns_as_batch
+from ._spectral import eigh_factors
 from ._validation import _check_shift, _check_solve_rhs
 
 __all__ = ["ShiftedKronProduct"]
@@ -87,31 +88,14 @@ class ShiftedKronProduct:
         self.shape = K.shape
         self._ns = tuple(int(A.shape[0]) for A in facs)
         dks = None if diag is None else self._check_diag(be, diag, facs, K)
-        owner: list[int] = []
-        jobs: list = []
-        for i, A in enumerate(facs):
-            for j in range(i):
-                if facs[j] is A:  # the same factor object: decomposed once
-                    owner.append(owner[j])
-                    break
-            else:
-                A = be.dense(A)
-                eps = be.eps(be.work_dtype(A.dtype, name=f"factors[{i}]"))
-                if not be.is_hermitian(A, eps):
-                    raise ValueError(
-                        f"shifted() needs symmetric (Hermitian) factors, but factors[{i}] "
-                        f"(shape {tuple(A.shape)}) is not; use kronsolve.solve_kronsum or a "
-                        "dense solve for general factors")
-                owner.append(len(jobs))
-                A = (A + be.H(A)) * 0.5
-                if diag is not None:  # S⁻¹ A S⁻¹ with S = diag(sqrt(d_k))
-                    r = 1.0 / be.xp.sqrt(dks[i])
-                    A = (A * r[:, None]) * r[None, :]
-                jobs.append((A, f"factors[{i}]"))
-        # distinct factors side by side where the backend does that (NumPy: threads)
-        pairs, _ = be.decompose_all(jobs, be.eigh)
-        lams = [pairs[o][0] for o in owner]
-        Qs = [pairs[o][1] for o in owner]
+        def scaled(i: int, A: Any) -> Any:  # S⁻¹ A S⁻¹ with S = diag(sqrt(d_k))
+            if dks is None:
+                return A
+            r = 1.0 / be.xp.sqrt(dks[i])
+            return (A * r[:, None]) * r[None, :]
+
+        lams, Qs = eigh_factors(be, facs, "shifted()", scaled,
+                                None if dks is None else (lambda i, j: dks[i] is dks[j]))
         self.factor_eigenvalues = lams
         self.diag = dks
         if dks is None:
