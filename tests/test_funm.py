@@ -115,3 +115,17 @@ def test_torch_expm_gradient():
     np.testing.assert_allclose(float(v.detach()), float(torch.linalg.matrix_exp(0.5 * D).sum()),
                                rtol=1e-10)
     assert A.grad is not None and torch.all(torch.isfinite(A.grad))
+
+
+def test_torch_funm_and_expm_multiply():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    mats = [-_sym(rng, n) for n in (3, 4)]
+    K = ks.kronsum(*mats)
+    Kt = ks.kronsum(*[torch.tensor(A) for A in mats])
+    x = rng.standard_normal(12)
+    y = Kt.funm_multiply(torch.sqrt, torch.tensor(x))
+    assert isinstance(y, torch.Tensor)
+    np.testing.assert_allclose(y.numpy(), K.funm_multiply(np.sqrt, x), rtol=1e-10)
+    U = Kt.expm_multiply(torch.tensor(x), [0.1, 0.2])
+    np.testing.assert_allclose(U.numpy(), K.expm_multiply(x, [0.1, 0.2]), rtol=1e-10)

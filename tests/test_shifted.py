@@ -247,3 +247,20 @@ def test_same_factor_with_different_diagonals():
     b = np.arange(16.0)
     np.testing.assert_allclose(S.solve(b), np.linalg.solve(D, b), rtol=1e-9)
     assert np.isclose(S.logdet(), np.linalg.slogdet(D)[1])
+
+
+def test_torch_solve_plus_diagonal_and_kron_diagonal():
+    torch = pytest.importorskip("torch")
+    factors = [_kernel(4, 0.2), _kernel(3, 0.5)]
+    ds = [np.array([0.5, 1.0, 2.0, 1.5]), np.array([3.0, 0.4, 1.0])]
+    S = ks.kron(*factors).shifted(0.1, diag=ds)
+    St = ks.kron(*[torch.tensor(f) for f in factors]).shifted(
+        0.1, diag=[torch.tensor(d) for d in ds])
+    b = np.arange(12.0)
+    np.testing.assert_allclose(St.solve(torch.tensor(b)).numpy(), S.solve(b), rtol=1e-10)
+    assert np.isclose(float(St.logdet()), S.logdet())
+    d = np.linspace(0.0, 1.0, 12)
+    x, its = St.solve_plus_diagonal(torch.tensor(d), torch.tensor(b), rtol=1e-12)
+    assert isinstance(x, torch.Tensor)
+    np.testing.assert_allclose(x.numpy(), np.linalg.solve(S.toarray() + np.diag(d), b),
+                               rtol=1e-9)

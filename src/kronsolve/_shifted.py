@@ -169,14 +169,28 @@ class ShiftedKronProduct:
         return self._eig
 
     def _range(self) -> tuple[float, float]:
-        """``(min, max)`` of the real eigenvalues (nan for complex ones), cached."""
+        """``(min, max)`` of the real eigenvalues (nan for complex ones), cached.
+
+        A product of one eigenvalue per factor is multilinear in them, so its
+        extremes are among the ``2**d`` products of the factors' extreme
+        eigenvalues: no pass over the ``N`` eigenvalues.
+        """
         if self._minmax is None:
             be = self._backend
-            eig = np.asarray(be.to_host(self.eigenvalues()))
-            if eig.dtype.kind == "c":
+            shift = self.shift if not hasattr(self.shift, "dtype") else np.asarray(
+                be.to_host(self.shift))[()]
+            ends = []
+            for lam in self.factor_eigenvalues:
+                h = np.asarray(be.to_host(lam))
+                ends.append((float(h.min()), float(h.max())) if h.size else (1.0, 1.0))
+            if isinstance(shift, complex) or np.iscomplexobj(shift):
                 self._minmax = (np.nan, np.nan)
             else:
-                self._minmax = (float(eig.min(initial=np.inf)), float(eig.max(initial=-np.inf)))
+                corners = np.array([1.0])
+                for lo, hi in ends:
+                    corners = np.concatenate([corners * lo, corners * hi])
+                self._minmax = (float(corners.min()) + float(shift),
+                                float(corners.max()) + float(shift))
         return self._minmax
 
     def _check_nonsingular(self) -> None:
