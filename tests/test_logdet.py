@@ -130,3 +130,28 @@ def test_eigh_refuses_nonsymmetric_and_decomposes_once(monkeypatch):
     S = np.array([[2.0, 1.0], [1.0, 2.0]])
     ks.kronsum(S, S, S).eigh()
     assert calls == ["factors[0]"]
+
+
+@pytest.mark.parametrize("kind", ["product", "sum"])
+def test_eigh_apply_functions(kind):
+    import scipy.linalg
+
+    rng = np.random.default_rng(13)
+    mats = []
+    for n in (3, 4, 2):
+        A = rng.standard_normal((n, n))
+        mats.append(A @ A.T + np.eye(n))
+    op = ks.kron(*mats) if kind == "product" else ks.kronsum(*mats)
+    E = op.eigh()
+    D = op.toarray()
+    x = rng.standard_normal(24)
+    X = rng.standard_normal((24, 3))
+    np.testing.assert_allclose(E.apply(np.sqrt, x), scipy.linalg.sqrtm(D) @ x, rtol=1e-9)
+    w, V = np.linalg.eigh(D)  # the dense reference of a function of a symmetric matrix
+    np.testing.assert_allclose(E.apply(np.log, X), (V * np.log(w)) @ V.T @ X, rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(E.apply(lambda w: 1 / w, x), np.linalg.solve(D, x), rtol=1e-9)
+    with pytest.raises(TypeError, match="f must be a callable"):
+        E.apply(2.0, x)
+    with pytest.raises(ValueError, match=r"b must have shape \(24,\)"):
+        E.apply(np.sqrt, np.ones(5))
