@@ -264,3 +264,26 @@ def test_torch_solve_plus_diagonal_and_kron_diagonal():
     assert isinstance(x, torch.Tensor)
     np.testing.assert_allclose(x.numpy(), np.linalg.solve(S.toarray() + np.diag(d), b),
                                rtol=1e-9)
+
+
+def test_dask_is_lazy_and_matches_numpy():
+    da = pytest.importorskip("dask.array")
+    factors = [_kernel(4, 0.2), _kernel(3, 0.5)]
+    S = ks.kron(*factors).shifted(0.1)
+    Sd = ks.kron(*[da.from_array(f) for f in factors]).shifted(0.1)
+    b = np.arange(12.0)
+    bd = da.from_array(b, chunks=6)
+    x = Sd.solve(bd)
+    assert isinstance(x, da.Array)
+    np.testing.assert_allclose(x.compute(), S.solve(b), rtol=1e-12)
+    q = Sd.quad(bd)
+    assert isinstance(q, da.Array) and np.isclose(float(q.compute()), S.quad(b))
+    ld = Sd.logdet()
+    assert isinstance(ld, da.Array) and np.isclose(float(ld.compute()), S.logdet())
+    sign, logabs = Sd.slogdet()
+    assert sign == 1.0 and np.isclose(float(logabs.compute()), S.slogdet()[1])
+    z = Sd.sample(0, 3)
+    assert isinstance(z, da.Array) and z.shape == (3, 12)
+    np.testing.assert_allclose(z.compute(), S.sample(0, 3), rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="solve_plus_diagonal iterates"):
+        Sd.solve_plus_diagonal(np.ones(12), bd)

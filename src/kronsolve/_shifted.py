@@ -36,6 +36,11 @@ class ShiftedKronProduct:
     diagonalized once (``eigh``); the tensor of the ``N`` eigenvalue products
     (plus ``shift``) is formed on first use and kept (``N`` numbers).
 
+    Backends: NumPy; PyTorch and CuPy in their own arithmetic (PyTorch keeps
+    autograd); Dask factors are decomposed on the host and ``solve``, ``quad``,
+    ``logdet``, ``slogdet`` (its log part) and ``sample`` return lazy arrays
+    (``solve_plus_diagonal``, which iterates, refuses Dask).
+
     Attributes
     ----------
     kron : KronProduct
@@ -66,14 +71,11 @@ class ShiftedKronProduct:
     """
 
     __slots__ = ("kron", "shift", "shape", "dtype", "factor_eigenvalues", "_backend",
-                 "_Qs", "_QHs", "_Ps", "_ns", "_eig", "_checked", "_minmax", "_cache", "diag")
+                 "_Qs", "_QHs", "_Ps", "_ns", "_eig", "_checked", "_minmax", "_cache", "diag",
+                 "_lazy")
 
     def __init__(self, K: Any, shift: Any, diag: Any = None):
         be = K._backend
-        if be.lazy:
-            raise NotImplementedError(
-                "shifted Kronecker products of Dask factors are not supported; compute the "
-                "factors (they are small) and pass NumPy arrays")
         if getattr(shift, "ndim", None) == 0 and type(shift) is not np.ndarray \
                 and not be.lazy and be is not NUMPY:
             # a 0-d tensor of the factors' library (a hyperparameter with autograd)
@@ -82,20 +84,24 @@ class ShiftedKronProduct:
             self.shift = shift
         else:
             self.shift = _check_shift(shift)
-        hb, facs = K._square("shifted")
+        # the factor algebra runs on ab (Dask: the host), the transforms on be
+        ab, facs = K._square("shifted")
         self.kron = K
         self._backend = be
         self.shape = K.shape
         self._ns = tuple(int(A.shape[0]) for A in facs)
-        dks = None if diag is None else self._check_diag(be, diag, facs, K)
+        dks = None if diag is None else self._check_diag(ab, diag, facs, K)
+
         def scaled(i: int, A: Any) -> Any:  # S⁻¹ A S⁻¹ with S = diag(sqrt(d_k))
             if dks is None:
                 return A
-            r = 1.0 / be.xp.sqrt(dks[i])
+            r = 1.0 / ab.xp.sqrt(dks[i])
             return (A * r[:, None]) * r[None, :]
 
-        lams, Qs = eigh_factors(be, facs, "shifted()", scaled,
+        lams, Qs = eigh_factors(ab, facs, "shifted()", scaled,
                                 None if dks is None else (lambda i, j: dks[i] is dks[j]))
+        be_ = be
+        be = ab
         self.factor_eigenvalues = lams
         self.diag = dks
         if dks is None:
@@ -112,6 +118,7 @@ class ShiftedKronProduct:
         cplx = any(be.is_complex(Q.dtype) for Q in Qs) or isinstance(self.shift, complex) or (
             hasattr(self.shift, "dtype") and be.is_complex(self.shift.dtype))
         self.dtype = be.result_type(*Qs) if not cplx else be.complex_of(be.result_type(*Qs))
+        self._lazy = be_.lazy
         self._eig = None
         self._checked = False
         self._minmax = None
@@ -123,6 +130,9 @@ class ShiftedKronProduct:
 
     @staticmethod
     def _check_diag(be: Any, diag: Any, facs: list, K: Any) -> list:
+        if be.name == "numpy" and any(hasattr(dk, "compute") for dk in diag
+                                      if not isinstance(dk, np.ndarray)):
+            diag = [np.asarray(dk.compute()) if hasattr(dk, "compute") else dk for dk in diag]
         if not isinstance(diag, (list, tuple)) or len(diag) != len(facs):
             raise TypeError(f"diag must be a list of {len(facs)} vectors (one per factor), "
                             f"got {type(diag).__name__}")
@@ -152,7 +162,10 @@ class ShiftedKronProduct:
             d = len(self._ns)
             acc = None
             last = d - 1 if be is NUMPY and d > 1 else d
-            for k, lam in enumerate(self.factor_eigenvalues[:last]):
+            lams = self.factor_eigenvalues
+            if self._lazy:  # Dask: a lazy tensor from the host eigenvalues
+                lams = [be.from_host(lam) for lam in lams]
+            for k, lam in enumerate(lams[:last]):
                 shape = [1] * d
                 shape[k] = self._ns[k]
                 t = be.xp.reshape(lam, tuple(shape))
@@ -197,7 +210,6 @@ class ShiftedKronProduct:
         if self._checked:
             return
         be = self._backend
-        eig = np.asarray(be.to_host(self.eigenvalues()))
         lo, hi = self._range()
         nearest = lo if lo > 0 else (-hi if hi < 0 else None)  # definite: no search
         scale = prod(float(np.abs(np.asarray(be.to_host(lam))).max(initial=0.0))
@@ -209,6 +221,7 @@ class ShiftedKronProduct:
         if nearest is not None and nearest > tol:
             self._checked = True
             return
+        eig = np.asarray(be.to_host(self.eigenvalues()))
         i = int(np.argmin(np.abs(eig)))
         if not abs(eig.flat[i]) > tol:
             idx = tuple(int(v) for v in np.unravel_index(i, self._ns))
@@ -242,6 +255,11 @@ class ShiftedKronProduct:
     def _diag_vector(self) -> Any:
         """``kron(d1, ..., dd)`` (ones without ``diag``)."""
         be = self._backend
+        if self._lazy:  # host vectors: the Kronecker product on the host, then lazy
+            out = np.asarray(self.diag[0])
+            for dk in self.diag[1:]:
+                out = np.kron(out, np.asarray(dk))
+            return be.from_host(out)
         out = self.diag[0]
         for dk in self.diag[1:]:
             out = be.xp.reshape(out[:, None] * dk[None, :], (-1,))
@@ -332,6 +350,11 @@ class ShiftedKronProduct:
         xp = be.xp
         eig = self.eigenvalues()
         logabs = xp.sum(xp.log(xp.abs(eig)))
+        lo, hi = self._range()
+        if lo > 0 or hi < 0:  # definite: the sign without a pass over the eigenvalues
+            sign = 1.0 if lo > 0 or self.shape[0] % 2 == 0 else -1.0
+            logabs = logabs + self._logdet_diag()
+            return sign, (np.float64(logabs) if be is NUMPY else logabs)
         host = np.asarray(be.to_host(eig))
         if be.is_complex(eig.dtype):
             phase = float(np.sum(np.angle(host)))
@@ -470,6 +493,10 @@ class ShiftedKronProduct:
         from ._warnings import AccuracyWarning
 
         be = self._backend
+        if be.lazy:
+            raise NotImplementedError(
+                "solve_plus_diagonal iterates (each step needs a computed residual): pass "
+                "NumPy arrays, not Dask ones")
         xp = be.xp
         N = self.shape[0]
         dv = self.kron._rhs(d, "d")[0]
