@@ -101,6 +101,56 @@ def _gepp(S, v, m):
         v[c] = acc / S[c, c]
 
 
+def _coupled_fibers(Y, gb, T, dg, MG, S, v, sub, shift, G, L, ll, last, klast):  # noqa: C901
+    """The fibers of one group, coupled by outer 2 x 2 blocks (``G`` of them)."""
+    # fibers coupled by outer 2 x 2 blocks: per diagonal block of the last
+    # mode, the rows' sums over the solved entries, then one small system
+    # S = MG ⊗ I_t + I_G ⊗ T_block (at most 2**d unknowns)
+    q = L - 1
+    while q >= 0:
+        q0 = q
+        if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
+            q0 = q - 1
+        t2 = q - q0 + 1
+        m = G * t2
+        for g in range(G):
+            y = Y[gb[last, g]:gb[last, g] + L]
+            for a in range(t2):
+                acc = 0.0 * shift
+                if klast == 1 or klast == 2:
+                    row = T[last, ll + q0 + a]
+                    for j in range(L - 1, q, -1):
+                        acc += row[ll + j] * y[j]
+                v[g * t2 + a] = y[q0 + a] - acc
+        for r in range(m):
+            for c in range(m):
+                S[r, c] = 0.0
+        for g in range(G):
+            for h in range(G):
+                for a in range(t2):
+                    S[g * t2 + a, h * t2 + a] += MG[g, h]
+            for a in range(t2):
+                for c in range(t2):
+                    if a == c:
+                        if klast != 3:
+                            S[g * t2 + a, g * t2 + a] += dg[last, ll + q0 + a]
+                    else:
+                        S[g * t2 + a, g * t2 + c] += T[last, ll + q0 + a, ll + q0 + c]
+        # literal sizes for the common cases: the compiler unrolls them
+        if m == 2:
+            _gepp(S, v, 2)
+        elif m == 4:
+            _gepp(S, v, 4)
+        elif m == 8:
+            _gepp(S, v, 8)
+        else:
+            _gepp(S, v, m)
+        for g in range(G):
+            for a in range(t2):
+                Y[gb[last, g] + q0 + a] = v[g * t2 + a]
+        q = q0 - 1
+
+
 def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: C901
     """Solve the quasi-triangular tensor equation of one leaf in place.
 
@@ -341,51 +391,12 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
                     y1[q0] = v[2]
                     y1[q] = v[3]
                 q = q0 - 1
+        elif G == 4:
+            # two outer modes in 2 x 2 blocks at once: the same code with G a
+            # constant the compiler unrolls
+            _coupled_fibers(Y, gb, T, dg, MG, S, v, sub, shift, 4, L, ll, last, klast)
         else:
-            # fibers coupled by outer 2 x 2 blocks: per diagonal block of the last
-            # mode, the rows' sums over the solved entries, then one small system
-            # S = MG ⊗ I_t + I_G ⊗ T_block (at most 2**d unknowns)
-            q = L - 1
-            while q >= 0:
-                q0 = q
-                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
-                    q0 = q - 1
-                t2 = q - q0 + 1
-                m = G * t2
-                for g in range(G):
-                    y = Y[gb[last, g]:gb[last, g] + L]
-                    for a in range(t2):
-                        acc = 0.0 * shift
-                        if klast == 1 or klast == 2:
-                            row = T[last, ll + q0 + a]
-                            for j in range(L - 1, q, -1):
-                                acc += row[ll + j] * y[j]
-                        v[g * t2 + a] = y[q0 + a] - acc
-                for r in range(m):
-                    for c in range(m):
-                        S[r, c] = 0.0
-                for g in range(G):
-                    for h in range(G):
-                        for a in range(t2):
-                            S[g * t2 + a, h * t2 + a] += MG[g, h]
-                    for a in range(t2):
-                        for c in range(t2):
-                            if a == c:
-                                if klast != 3:
-                                    S[g * t2 + a, g * t2 + a] += dg[last, ll + q0 + a]
-                            else:
-                                S[g * t2 + a, g * t2 + c] += T[last, ll + q0 + a, ll + q0 + c]
-                # literal sizes for the common cases: the compiler unrolls them
-                if m == 2:
-                    _gepp(S, v, 2)
-                elif m == 4:
-                    _gepp(S, v, 4)
-                else:
-                    _gepp(S, v, m)
-                for g in range(G):
-                    for a in range(t2):
-                        Y[gb[last, g] + q0 + a] = v[g * t2 + a]
-                q = q0 - 1
+            _coupled_fibers(Y, gb, T, dg, MG, S, v, sub, shift, G, L, ll, last, klast)
         # the next block, depth first in reverse order
         while k >= 0:
             if start[k] > 0:
@@ -398,6 +409,7 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
 
 _block_at_py = _block_at
 _gepp_py = _gepp
+_coupled_fibers_py = _coupled_fibers
 
 
 def _get_kernel() -> Any:
@@ -416,6 +428,9 @@ def _get_kernel() -> Any:
                     _block_at = numba.njit(cache=cache, inline="always")(_block_at_py)
                     _gepp = numba.njit(cache=cache, inline="always",
                                        error_model="numpy")(_gepp_py)
+                    global _coupled_fibers
+                    _coupled_fibers = numba.njit(cache=cache, inline="always",
+                                                 error_model="numpy")(_coupled_fibers_py)
                     # IEEE division (inf, nan) rather than ZeroDivisionError
                     return numba.njit(cache=cache, nogil=True, boundscheck=False,
                                       error_model="numpy")(_leaf_solve)
