@@ -146,7 +146,95 @@ class Backend:
         modes ``b, b+1, ...``; in place where the backend allows (``free``: scratch)."""
         raise NotImplementedError
 
+    def fdm(self, B: Any, mats: list, lams: list, shift: Any, wd: Any, out_dt: Any,
+            overwrite_b: bool, d: int, middle: Any = None) -> Any:
+        """The solve of the Kronecker-sum solvers: transform, divide, transform back.
+
+        ``mats[k]`` is ``(fwd, bwd, fwdᵀ, bwdᵀ)`` of mode ``k`` in ``wd``; ``middle(Y,
+        b)``, when given, replaces the division (the Schur back-substitution, on
+        a NumPy array).  ``out_dt``: the result's dtype (the real part of a
+        complex ``wd``).
+        """
+        raise self.unsupported("the fast diagonalization solve")
+
+    def check_finite(self, a: Any, name: str) -> Any:
+        """``a`` unchanged, or ValueError naming ``name`` when it holds inf or NaN."""
+        raise self.unsupported("check_finite")
+
+    def dense(self, A: Any) -> Any:
+        """A dense array of this library (scipy.sparse factors densified)."""
+        return A
+
+    # --- decompositions (the factor algebra of the solvers) ------------------
+    def eigh(self, A: Any, name: str) -> tuple[Any, Any]:
+        """``(eigenvalues ascending, orthonormal eigenvectors)`` of a Hermitian matrix."""
+        raise self.unsupported("eigh")
+
+    def eigh_pencil(self, K: Any, M: Any, mname: str, mshape: tuple) -> tuple[Any, Any]:
+        """``K v = λ M v`` for Hermitian ``K`` and positive definite ``M`` (else LinAlgError)."""
+        raise self.unsupported("eigh of a pencil")
+
+    def eig(self, K: Any, M: Any = None) -> tuple[Any, Any] | None:
+        """Eigenpairs of ``K`` (or of ``M⁻¹K``), or None when the library has no ``eig``."""
+        return None
+
+    def inv(self, A: Any) -> Any:
+        """Inverse, or None when ``A`` is singular."""
+        raise self.unsupported("inv")
+
+    def is_hermitian(self, A: Any, eps: float) -> bool:
+        """``A`` equals its conjugate transpose up to a few rounding errors (scaled)."""
+        raise self.unsupported("is_hermitian")
+
+    def equal(self, A: Any, B: Any) -> bool:
+        """Exact equality of two arrays (shape and values)."""
+        raise self.unsupported("equal")
+
+    def norm(self, A: Any, ord: Any = None) -> float:
+        """A matrix norm as a Python float (Frobenius by default)."""
+        raise self.unsupported("norm")
+
+    def decompose_all(self, jobs: list, decompose: Any) -> tuple[list, int]:
+        """``decompose(*job)`` for every job, and the flops run in parallel (0 here)."""
+        return [decompose(*job) for job in jobs], 0
+
+    def one_thread(self) -> Any:
+        """Context manager: BLAS with one thread (nothing to do here)."""
+        return contextlib.nullcontext()
+
     # --- dense algebra of factors -----------------------------------------
+    def trace(self, A: Any) -> Any:
+        raise self.unsupported("trace")
+
+    def diagonal(self, A: Any) -> Any:
+        raise self.unsupported("diagonal")
+
+    def slogdet(self, A: Any) -> tuple[Any, Any]:
+        raise self.unsupported("slogdet")
+
+    def eigvals(self, A: Any) -> Any:
+        raise self.unsupported("eigvals")
+
+    def eigvalsh(self, A: Any) -> Any:
+        raise self.unsupported("eigvalsh")
+
+    def matrix_norm(self, A: Any, ord: Any) -> Any:
+        raise self.unsupported("matrix_norm")
+
+    def take2(self, A: Any, rows: np.ndarray, cols: np.ndarray) -> Any:
+        """``A[rows, cols]`` elementwise (fancy indexing with two index arrays)."""
+        raise self.unsupported("take2")
+
+    def lu_factor(self, A: Any) -> Any:
+        """An LU factorization of a square matrix (LinAlgError when singular)."""
+        raise self.unsupported("lu_factor")
+
+    def lu_solve(self, lu: Any, B: Any) -> Any:
+        raise self.unsupported("lu_solve")
+
+    def lu_dtype(self, lu: Any) -> Any:
+        raise self.unsupported("lu_dtype")
+
     def kron(self, a: Any, b: Any) -> Any:
         """``np.kron`` of two matrices or two vectors (by broadcasting)."""
         xp = self.xp

@@ -10,7 +10,6 @@ the host).
 
 from __future__ import annotations
 
-import contextlib
 from math import prod
 from typing import Any
 
@@ -237,11 +236,6 @@ class ArrayAPIBackend(Backend):
         r = self.xp.linalg.matrix_norm(A, ord="fro" if ord is None else ord)
         return float(self.to_host(r))
 
-    def decompose_all(self, jobs: list, decompose: Any) -> tuple[list, int]:
-        return [decompose(*job) for job in jobs], 0
-
-    def one_thread(self) -> Any:
-        return contextlib.nullcontext()
 
     # --- dense algebra of factors ------------------------------------------
     def trace(self, A: Any) -> Any:
