@@ -117,6 +117,23 @@ def multi_mode_product(X, mats, modes=None, transpose=False):
 # -------------------------------------------------------- kronsum / KronSum
 
 
+def batched_multi_mode_product(X, mats, transpose=False):
+    """Per-item factors by an explicit loop over the broadcast batch, each item dense."""
+    d = len(mats)
+    X = np.asarray(X)
+    batch = np.broadcast_shapes(X.shape[:X.ndim - d], *[np.shape(A)[:-2] for A in mats])
+    out = None
+    for idx in np.ndindex(*batch):
+        xi = np.broadcast_to(X, batch + X.shape[X.ndim - d:])[idx]
+        fs = [np.broadcast_to(A, batch + np.shape(A)[-2:])[idx] for A in mats]
+        fs = [F.T if transpose else F for F in fs]
+        yi = (kron(*fs) @ xi.ravel()).reshape([F.shape[0] for F in fs])
+        if out is None:
+            out = np.empty(batch + yi.shape, dtype=yi.dtype)
+        out[idx] = yi
+    return out
+
+
 def kronsum(*mats):
     """``A1⊗I⊗…⊗I + I⊗A2⊗…⊗I + … + I⊗…⊗Ad`` with np.kron: the dense ``ks.kronsum``."""
     return kronsum_with_masses(mats)

@@ -90,7 +90,10 @@ def multi_mode_product(
     X : ndarray
         Tensor with at least ``len(mats)`` dimensions.
     mats : sequence of (m_k, n_k) ndarrays or scipy.sparse matrices
-        One matrix per mode.
+        One matrix per mode.  Stacks of matrices ``(..., m_k, n_k)`` (dense) are
+        per-item factors: their leading dimensions broadcast against the
+        leading (batch) dimensions of ``X``, as in NumPy's stacked ``matmul``
+        (``modes`` must then be the default, the last axes).
     modes : sequence of int, optional
         Axes (0-based, distinct) that ``mats`` act on.  By default the last
         ``len(mats)`` axes, so that leading axes are batch dimensions.
@@ -119,6 +122,8 @@ def multi_mode_product(
         raise TypeError("mats must be a sequence of matrices; wrap a single matrix in a list")
     if not isinstance(mats, list | tuple):
         mats = list(mats)
+    if any(getattr(A, "ndim", 2) > 2 for A in mats):
+        return _batched(X, mats, modes, transpose)
     be = NUMPY if type(X) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
         else backend_of(X, *mats)
     if be is NUMPY:
@@ -133,3 +138,57 @@ def multi_mode_product(
     mats, modes = _resolve_modes(tuple(X.shape), mats, modes, transpose)
     dtype = be.result_type(X, *mats)
     return be.modeprod(be.astype(X, dtype), [be.astype(A, dtype) for A in mats], modes)
+
+
+def _batched(X: Any, mats: list, modes: Any, transpose: bool) -> Any:
+    """``multi_mode_product`` with per-item factors: stacked ``matmul``, one per mode."""
+    d = len(mats)
+    if modes is not None and list(modes) != list(range(-d, 0)) and \
+            list(modes) != list(range(getattr(X, "ndim", d) - d, getattr(X, "ndim", d))):
+        raise ValueError("stacks of factors act on the last len(mats) axes of X; "
+                         f"modes must be left out, got {modes!r}")
+    be = NUMPY if type(X) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
+        else backend_of(X, *mats)
+    if be is NUMPY:
+        X = _as_array(X, "X")
+        mats = [_as_array(A, f"mats[{i}]") for i, A in enumerate(mats)]
+    else:
+        like = reference_of(X, *mats)
+        X = be.tensor(X, "X", like)
+        mats = [be.tensor(A, f"mats[{i}]", like) for i, A in enumerate(mats)]
+    for i, A in enumerate(mats):
+        if A.ndim < 2:
+            raise ValueError(f"mats[{i}] must be a matrix or a stack of matrices, got shape "
+                             f"{tuple(A.shape)}")
+    if X.ndim < d:
+        raise ValueError(f"X must have at least {d} dimensions for {d} factors, got shape "
+                         f"{tuple(X.shape)}")
+    xb, ns = tuple(X.shape[:X.ndim - d]), tuple(X.shape[X.ndim - d:])
+    for i, (A, n) in enumerate(zip(mats, ns)):
+        inner = A.shape[-2] if transpose else A.shape[-1]
+        if inner != n:
+            raise ValueError(f"mats[{i}] of shape {tuple(A.shape)} does not act on axis "
+                             f"{X.ndim - d + i} of X, of size {n}")
+    try:
+        batch = np.broadcast_shapes(xb, *[tuple(A.shape[:-2]) for A in mats])
+    except ValueError:
+        raise ValueError(
+            "the batch dimensions do not broadcast: X has " + str(xb) + ", mats have "
+            + str([tuple(A.shape[:-2]) for A in mats])) from None
+    dtype = be.result_type(X, *mats)
+    xp = be.xp
+    Y = be.astype(X, dtype)
+    nb = len(batch)
+    Y = xp.reshape(Y, (1,) * (nb - len(xb)) + tuple(Y.shape))
+    for k, A in enumerate(mats):
+        A = be.astype(A, dtype)
+        At = A if transpose else be.swapaxes(A, -1, -2)  # (..., n_k, m_k)
+        ab = tuple(A.shape[:-2])
+        # the factor's batch aligned with Y's, singleton axes for the other modes
+        shape = (1,) * (nb - len(ab)) + ab + (1,) * max(d - 2, 0) + tuple(At.shape[-2:])
+        At = xp.reshape(At, shape)
+        ax = nb + k
+        Ym = xp.moveaxis(Y, ax, -1)          # (..., n_k) last
+        Ym = xp.matmul(Ym, At) if d > 1 else xp.matmul(Ym[..., None, :], At)[..., 0, :]
+        Y = xp.moveaxis(Ym, -1, ax)
+    return Y
