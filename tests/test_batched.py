@@ -63,3 +63,69 @@ def test_torch_batched():
     Y = ks.multi_mode_product(torch.tensor(X), [torch.tensor(A), torch.tensor(A)])
     assert isinstance(Y, torch.Tensor)
     np.testing.assert_allclose(Y.numpy(), A @ X @ np.swapaxes(A, -1, -2), rtol=1e-12)
+
+
+def _spd(rng, *shape):
+    A = rng.standard_normal(shape)
+    return A @ np.swapaxes(A, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+
+def _loop_solve(B, mats, shift=0.0):
+    d = len(mats)
+    batch = np.broadcast_shapes(B.shape[:B.ndim - d], *[A.shape[:-2] for A in mats])
+    ns = B.shape[B.ndim - d:]
+    Bb = np.broadcast_to(B, batch + ns)
+    out = None
+    for idx in np.ndindex(*batch):
+        fs = [np.broadcast_to(A, batch + A.shape[-2:])[idx] for A in mats]
+        xi = naive.solve_kronsum(Bb[idx], fs, shift=shift)
+        if out is None:
+            out = np.empty(batch + ns, dtype=xi.dtype)
+        out[idx] = xi
+    return out
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "general"])
+@pytest.mark.parametrize("shift", [0.0, 0.7, 0.5 + 0.5j])
+def test_solve_kronsum_per_item_factors(kind, shift):
+    rng = np.random.default_rng(21)
+    E = 4
+    if kind == "symmetric":
+        mats = [_spd(rng, E, 3, 3), _spd(rng, 4, 4), _spd(rng, E, 2, 2)]
+    else:
+        mats = [rng.standard_normal((E, 3, 3)) + 4 * np.eye(3), _spd(rng, 4, 4),
+                rng.standard_normal((E, 2, 2)) + 4 * np.eye(2)]
+    B = rng.standard_normal((E, 3, 4, 2))
+    X = ks.solve_kronsum(B, mats, shift=shift)
+    assert X.shape == (E, 3, 4, 2)
+    np.testing.assert_allclose(X, _loop_solve(B, mats, shift), rtol=1e-9, atol=1e-12)
+    assert np.iscomplexobj(X) == isinstance(shift, complex)
+
+
+def test_solve_kronsum_per_item_broadcast_and_errors():
+    rng = np.random.default_rng(22)
+    A = _spd(rng, 3, 1, 4, 4)  # batch (3, 1)
+    C = _spd(rng, 2, 3, 3)     # batch (2,)
+    B = rng.standard_normal((4, 3))  # no batch: broadcast to (3, 2)
+    X = ks.solve_kronsum(B, [A, C])
+    assert X.shape == (3, 2, 4, 3)
+    np.testing.assert_allclose(X, _loop_solve(B, [A, C]), rtol=1e-9)
+    with pytest.raises(ValueError, match="batch dimensions do not broadcast"):
+        ks.solve_kronsum(np.ones((5, 4, 3)), [A, C])
+    with pytest.raises(ValueError, match=r"B must have shape \(\.\.\., 4, 3\)"):
+        ks.solve_kronsum(np.ones((4, 4)), [A, C])
+    Z = np.zeros((2, 3, 3))
+    with pytest.raises(np.linalg.LinAlgError, match="singular to working precision"):
+        ks.solve_kronsum(np.ones((2, 3, 3)), [Z, Z])
+    with pytest.raises(ValueError, match="must be finite"):
+        ks.solve_kronsum(np.full((3, 3), np.nan), [_spd(rng, 2, 3, 3), _spd(rng, 3, 3)])
+
+
+def test_solve_kronsum_per_item_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(23)
+    mats = [_spd(rng, 3, 4, 4), _spd(rng, 3, 2, 2)]
+    B = rng.standard_normal((3, 4, 2))
+    X = ks.solve_kronsum(torch.tensor(B), [torch.tensor(A) for A in mats])
+    assert isinstance(X, torch.Tensor)
+    np.testing.assert_allclose(X.numpy(), _loop_solve(B, mats), rtol=1e-9)

@@ -665,7 +665,12 @@ def solve_kronsum(
         Right-hand side; leading dimensions are batches solved together.  A
         flat vector of length ``N = n_1 ⋯ n_d`` gives a flat result.
     mats : list of (n_k, n_k) arrays or scipy.sparse matrices
-        The factors, ``d = len(mats) >= 1``, in a list.
+        The factors, ``d = len(mats) >= 1``, in a list.  Stacks ``(..., n_k,
+        n_k)`` are per-item factors (the spectral-element pattern: each element
+        its own factors): their leading dimensions broadcast against ``B``'s
+        batch dimensions as in NumPy's stacked ``matmul``, and each item is
+        solved with its own factors (symmetric stacks in one batched ``eigh``
+        and two stacked transforms; others item by item).
     masses : sequence of (n_k, n_k) arrays, optional
         Symmetric positive definite mass matrices (``None`` entries: identity).
     shift : scalar, optional
@@ -716,6 +721,8 @@ def solve_kronsum(
     True
     """
     mats_l = _factor_list(mats, "mats", extra, "solve_kronsum")
+    if any(getattr(A, "ndim", 2) > 2 for A in mats_l):
+        return _solve_per_item(B, mats_l, masses, shift, assume_a, method, check_finite)
     _check_method(method)
     if (type(B) is np.ndarray and masses is None and (assume_a == "auto" or assume_a == "sym")
             and not overwrite_b and (method == "auto" or method == "eigh")):
@@ -867,3 +874,111 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
     # a x + x b = q is X ×₁ a + X ×₂ bᵀ = q
     solver = KronSumSolver([a, b.T], method="schur", check_finite=False, _stacklevel=3)
     return _solve_once(solver, q, 0.0, False, False)
+
+
+def _solve_per_item(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, method: str,
+                    check_finite: bool) -> Any:
+    """``solve_kronsum`` with per-item factors (stacks broadcast against ``B``'s batch)."""
+    from ._modeprod import _batched
+
+    _check_method(method)
+    be = NUMPY if type(B) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
+        else backend_of(B, *mats)
+    if be.lazy:
+        raise NotImplementedError("per-item factors are not supported for Dask arrays")
+    if be is NUMPY:
+        B = _as_array(B, "B")
+        mats = [_as_array(A, f"mats[{k}]") for k, A in enumerate(mats)]
+    else:
+        like = reference_of(B, *mats)
+        B = be.tensor(B, "B", like)
+        mats = [be.tensor(A, f"mats[{k}]", like) for k, A in enumerate(mats)]
+    d = len(mats)
+    for k, A in enumerate(mats):
+        if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+            raise ValueError(f"mats[{k}] must be a square matrix or a stack of them, got shape "
+                             f"{tuple(A.shape)}")
+    ns = tuple(int(A.shape[-1]) for A in mats)
+    if B.ndim < d or tuple(B.shape[B.ndim - d:]) != ns:
+        raise ValueError(f"B must have shape (..., {', '.join(map(str, ns))}) to match the "
+                         f"factors, got {tuple(B.shape)}")
+    shift = _check_shift(shift)
+    if check_finite:
+        B = be.check_finite(B, "B")
+        for k, A in enumerate(mats):
+            be.check_finite(A, f"mats[{k}]")
+    try:
+        batch = np.broadcast_shapes(tuple(B.shape[:B.ndim - d]),
+                                    *[tuple(A.shape[:-2]) for A in mats])
+    except ValueError:
+        raise ValueError(
+            "the batch dimensions do not broadcast: B has " + str(tuple(B.shape[:B.ndim - d]))
+            + ", mats have " + str([tuple(A.shape[:-2]) for A in mats])) from None
+    xp = be.xp
+    eps = be.eps(be.real_of(be.work_dtype(B.dtype, *[A.dtype for A in mats])))
+
+    def hermitian(A: Any) -> bool:
+        AH = xp.conj(be.swapaxes(A, -1, -2)) if be.is_complex(A.dtype) else \
+            be.swapaxes(A, -1, -2)
+        big = float(np.asarray(be.to_host(xp.max(xp.abs(A))))) if A.size else 0.0
+        if big == 0:
+            return True
+        gap = float(np.asarray(be.to_host(xp.max(xp.abs(A - AH)))))
+        return gap <= 8.0 * A.shape[-1] * eps * big
+
+    symmetric = masses is None and method in ("auto", "eigh") and assume_a != "gen" and (
+        assume_a == "sym" or method == "eigh" or all(hermitian(A) for A in mats))
+    if not symmetric:
+        if be is not NUMPY:
+            raise NotImplementedError(
+                "per-item non-symmetric factors (or masses) are solved item by item, with "
+                "NumPy arrays only")
+        Bb = np.broadcast_to(B, batch + ns)
+        out = None
+        for idx in np.ndindex(*batch):
+            Xi = solve_kronsum(Bb[idx], [np.broadcast_to(A, batch + A.shape[-2:])[idx]
+                                         for A in mats],
+                               masses=None if masses is None else [
+                                   None if M is None else np.broadcast_to(
+                                       M, batch + np.shape(M)[-2:])[idx] for M in masses],
+                               shift=shift, assume_a=assume_a, method=method,
+                               check_finite=False)
+            if out is None:
+                out = np.empty(batch + ns, dtype=Xi.dtype)
+            out[idx] = Xi
+        return out if out is not None else np.zeros(batch + ns)
+    # symmetric stacks: one batched eigh per factor, two stacked transforms
+    dt = be.work_dtype(B.dtype, *[A.dtype for A in mats])
+    if _is_complex_scalar(shift):
+        dt = be.complex_of(dt)
+    lams, Qs = [], []
+    for A in mats:
+        A = be.astype(A, dt)
+        AH = xp.conj(be.swapaxes(A, -1, -2)) if be.is_complex(A.dtype) else \
+            be.swapaxes(A, -1, -2)
+        lam, Q = xp.linalg.eigh((A + AH) * 0.5)
+        lams.append(lam)
+        Qs.append(Q)
+    nb = len(batch)
+    S = None
+    for k, lam in enumerate(lams):
+        lb = tuple(lam.shape[:-1])
+        shape = (1,) * (nb - len(lb)) + lb + tuple(ns[k] if j == k else 1 for j in range(d))
+        t = xp.reshape(lam, shape)
+        S = t if S is None else S + t
+    S = S + shift
+    scale = sum(float(np.asarray(be.to_host(xp.max(xp.abs(lam))))) for lam in lams) + abs(shift)
+    smallest = float(np.asarray(be.to_host(xp.min(xp.abs(S)))))
+    if not smallest > d * eps * scale:
+        raise np.linalg.LinAlgError(
+            f"the Kronecker sum of some item is singular to working precision: an eigenvalue "
+            f"sum{' plus shift' if shift != 0 else ''} is {smallest:.3g}, zero relative to "
+            f"the eigenvalue scale {scale:.3g}")
+    QH = [xp.conj(be.swapaxes(Q, -1, -2)) if be.is_complex(Q.dtype) else
+          be.swapaxes(Q, -1, -2) for Q in Qs]
+    Y = _batched(be.astype(B, dt), QH, None, False)
+    X = _batched(Y / S, Qs, None, False)
+    if not be.is_complex(be.work_dtype(B.dtype, *[A.dtype for A in mats])) and \
+            not _is_complex_scalar(shift) and be.is_complex(X.dtype):
+        X = xp.real(X)
+    return X
