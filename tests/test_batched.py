@@ -117,7 +117,7 @@ def test_solve_kronsum_per_item_broadcast_and_errors():
     Z = np.zeros((2, 3, 3))
     with pytest.raises(np.linalg.LinAlgError, match="singular to working precision"):
         ks.solve_kronsum(np.ones((2, 3, 3)), [Z, Z])
-    with pytest.raises(ValueError, match="must be finite"):
+    with pytest.raises(ValueError, match="B must contain only finite numbers"):
         ks.solve_kronsum(np.full((3, 3), np.nan), [_spd(rng, 2, 3, 3), _spd(rng, 3, 3)])
 
 
