@@ -225,23 +225,31 @@ def _compile_cached(compile_: Any) -> Any:
         return compile_(cache=False)
 
 
-def _get_kernel() -> Any:
-    """The compiled kernel, or ``False`` when Numba cannot be imported."""
-    kern = _state["kernel"]
+def _built_once(state: dict, lock: Any, build: Any) -> Any:
+    """``state["kernel"]``, made by ``build()`` on first use (once, under ``lock``)."""
+    kern = state["kernel"]
     if kern is not None:
         return kern
-    with _lock:
-        if _state["kernel"] is None:
-            global _prange, _uidx
-            numba = _import_numba()
-            if numba is None:
-                _state["kernel"] = False
-                return False
-            _prange = numba.prange
-            _uidx = numba.uint64
-            _load_streaming(numba)
-            _state["kernel"] = _compile_cached(lambda cache: _compile(numba, cache))
-        return _state["kernel"]
+    with lock:
+        if state["kernel"] is None:
+            state["kernel"] = build()
+        return state["kernel"]
+
+
+def _build() -> Any:
+    global _prange, _uidx
+    numba = _import_numba()
+    if numba is None:
+        return False
+    _prange = numba.prange
+    _uidx = numba.uint64
+    _load_streaming(numba)
+    return _compile_cached(lambda cache: _compile(numba, cache))
+
+
+def _get_kernel() -> Any:
+    """The compiled kernel, or ``False`` when Numba cannot be imported."""
+    return _built_once(_state, _lock, _build)
 
 
 def _layer_is_threadsafe() -> bool:

@@ -124,20 +124,29 @@ def multi_mode_product(
         mats = list(mats)
     if any(getattr(A, "ndim", 2) > 2 for A in mats):
         return _batched(X, mats, modes, transpose)
-    be = NUMPY if type(X) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
-        else backend_of(X, *mats)
-    if be is NUMPY:
-        X = _as_array(X, "X")
-        mats = [_as_matrix(A, f"mats[{i}]") for i, A in enumerate(mats)]
-    else:
-        like = reference_of(X, *mats)
-        X = be.tensor(X, "X", like)
-        mats = [be.matrix(A, f"mats[{i}]", like) for i, A in enumerate(mats)]
+    be, X, mats = _operands(X, mats, "X", stacks=False)
     if X.ndim == 0:
         raise ValueError("X must have at least one dimension, got a 0-d array")
     mats, modes = _resolve_modes(tuple(X.shape), mats, modes, transpose)
     dtype = be.result_type(X, *mats)
     return be.modeprod(be.astype(X, dtype), [be.astype(A, dtype) for A in mats], modes)
+
+
+def _operands(X: Any, mats: list, xname: str, stacks: bool) -> tuple[Any, Any, list]:
+    """The backend of a call (the mixing rule) and its operands converted and checked.
+
+    ``mats`` are matrices (scipy.sparse allowed for NumPy) or, with ``stacks``,
+    arrays of any dimension (stacks of matrices).
+    """
+    be = NUMPY if type(X) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
+        else backend_of(X, *mats)
+    if be is NUMPY:
+        conv = _as_array if stacks else _as_matrix
+        return be, _as_array(X, xname), [conv(A, f"mats[{i}]") for i, A in enumerate(mats)]
+    like = reference_of(X, *mats)
+    conv = be.tensor if stacks else be.matrix
+    return be, be.tensor(X, xname, like), [conv(A, f"mats[{i}]", like)
+                                           for i, A in enumerate(mats)]
 
 
 def _batched(X: Any, mats: list, modes: Any, transpose: bool) -> Any:
@@ -147,15 +156,7 @@ def _batched(X: Any, mats: list, modes: Any, transpose: bool) -> Any:
             list(modes) != list(range(getattr(X, "ndim", d) - d, getattr(X, "ndim", d))):
         raise ValueError("stacks of factors act on the last len(mats) axes of X; "
                          f"modes must be left out, got {modes!r}")
-    be = NUMPY if type(X) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
-        else backend_of(X, *mats)
-    if be is NUMPY:
-        X = _as_array(X, "X")
-        mats = [_as_array(A, f"mats[{i}]") for i, A in enumerate(mats)]
-    else:
-        like = reference_of(X, *mats)
-        X = be.tensor(X, "X", like)
-        mats = [be.tensor(A, f"mats[{i}]", like) for i, A in enumerate(mats)]
+    be, X, mats = _operands(X, mats, "X", stacks=True)
     for i, A in enumerate(mats):
         if A.ndim < 2:
             raise ValueError(f"mats[{i}] must be a matrix or a stack of matrices, got shape "

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ._backends.numpy import _cores, _executor, _single_blas_thread
-from ._kernels import _compile_cached, _import_numba
+from ._kernels import _built_once, _compile_cached, _import_numba
 
 __all__: list[str] = []
 
@@ -69,6 +69,23 @@ def _block_at(k, p, kinds, sub, lo, start, size):
     else:
         start[k] = p
         size[k] = 1
+
+
+def _row_block(q, klast, sub, last, ll):
+    """The first row of the last mode's diagonal block that ends at row ``q``."""
+    if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
+        return q - 1
+    return q
+
+
+def _solve2(m00, m01, m10, m11, v0, v1):
+    """``[[m00, m01], [m10, m11]] x = v`` by elimination with partial pivoting."""
+    if abs(m10) > abs(m00):
+        m00, m01, m10, m11 = m10, m11, m00, m01
+        v0, v1 = v1, v0
+    f = m10 / m00
+    x1 = (v1 - f * v0) / (m11 - f * m01)
+    return (v0 - m01 * x1) / m00, x1
 
 
 def _gepp(S, v, m):
@@ -108,9 +125,7 @@ def _coupled_fibers(Y, gb, T, dg, MG, S, v, sub, shift, G, L, ll, last, klast): 
     # S = MG ⊗ I_t + I_G ⊗ T_block (at most 2**d unknowns)
     q = L - 1
     while q >= 0:
-        q0 = q
-        if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
-            q0 = q - 1
+        q0 = _row_block(q, klast, sub, last, ll)
         t2 = q - q0 + 1
         m = G * t2
         for g in range(G):
@@ -279,9 +294,7 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
             sg = MG[0, 0]
             q = L - 1
             while q >= 0:
-                q0 = q
-                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
-                    q0 = q - 1
+                q0 = _row_block(q, klast, sub, last, ll)
                 if q0 == q:
                     row = T[last, ll + q]
                     acc = 0.0 * shift
@@ -296,22 +309,13 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
                     for j in range(L - 1, q, -1):
                         a0 += r0[ll + j] * y[j]
                         a1 += r1[ll + j] * y[j]
-                    # the 2 x 2 system, Gaussian elimination with partial pivoting
                     m00 = sg + r0[ll + q0]
                     m01 = r0[ll + q]
                     m10 = r1[ll + q0]
                     m11 = sg + r1[ll + q]
                     v0 = y[q0] - a0
                     v1 = y[q] - a1
-                    if abs(m10) > abs(m00):
-                        m00, m01, m10, m11 = m10, m11, m00, m01
-                        v0, v1 = v1, v0
-                    f = m10 / m00
-                    m11 = m11 - f * m01
-                    v1 = v1 - f * v0
-                    x1 = v1 / m11
-                    y[q] = x1
-                    y[q0] = (v0 - m01 * x1) / m00
+                    y[q0], y[q] = _solve2(m00, m01, m10, m11, v0, v1)
                 q = q0 - 1
         elif G == 2 and (klast == 1 or klast == 2):
             # two fibers coupled by one outer 2 x 2 block (the common case):
@@ -321,9 +325,7 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
             g00, g01, g10, g11 = MG[0, 0], MG[0, 1], MG[1, 0], MG[1, 1]
             q = L - 1
             while q >= 0:
-                q0 = q
-                if klast == 2 and q >= 1 and sub[last, ll + q - 1] != 0:
-                    q0 = q - 1
+                q0 = _row_block(q, klast, sub, last, ll)
                 if q0 == q:
                     row = T[last, ll + q]
                     a0 = 0.0 * shift
@@ -339,13 +341,7 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
                     m11 = g11 + dq
                     v0 = y0[q] - a0
                     v1 = y1[q] - a1
-                    if abs(m10) > abs(m00):
-                        m00, m01, m10, m11 = m10, m11, m00, m01
-                        v0, v1 = v1, v0
-                    f = m10 / m00
-                    x1 = (v1 - f * v0) / (m11 - f * m01)
-                    y1[q] = x1
-                    y0[q] = (v0 - m01 * x1) / m00
+                    y0[q], y1[q] = _solve2(m00, m01, m10, m11, v0, v1)
                 else:
                     r0 = T[last, ll + q0]
                     r1 = T[last, ll + q]
@@ -410,33 +406,33 @@ def _leaf_solve(Y, off, shape, strides, T, lo, kinds, dg, sub, shift):  # noqa: 
 _block_at_py = _block_at
 _gepp_py = _gepp
 _coupled_fibers_py = _coupled_fibers
+_row_block_py = _row_block
+_solve2_py = _solve2
+
+
+def _build() -> Any:
+    numba = _import_numba()
+    if numba is None:
+        return _leaf_solve
+
+    def compile_(cache: bool) -> Any:
+        global _block_at, _gepp, _coupled_fibers, _row_block, _solve2
+        inline = {"cache": cache, "inline": "always"}
+        _block_at = numba.njit(**inline)(_block_at_py)
+        _row_block = numba.njit(**inline)(_row_block_py)
+        # IEEE division (inf, nan) rather than ZeroDivisionError
+        _gepp = numba.njit(error_model="numpy", **inline)(_gepp_py)
+        _solve2 = numba.njit(error_model="numpy", **inline)(_solve2_py)
+        _coupled_fibers = numba.njit(error_model="numpy", **inline)(_coupled_fibers_py)
+        return numba.njit(cache=cache, nogil=True, boundscheck=False,
+                          error_model="numpy")(_leaf_solve)
+
+    return _compile_cached(compile_)
 
 
 def _get_kernel() -> Any:
     """The compiled leaf kernel, or the Python function where Numba is unavailable."""
-    kern = _state["kernel"]
-    if kern is not None:
-        return kern
-    with _lock:
-        if _state["kernel"] is None:
-            numba = _import_numba()
-            if numba is None:
-                _state["kernel"] = _leaf_solve
-            else:
-                def compile_(cache: bool) -> Any:
-                    global _block_at, _gepp
-                    _block_at = numba.njit(cache=cache, inline="always")(_block_at_py)
-                    _gepp = numba.njit(cache=cache, inline="always",
-                                       error_model="numpy")(_gepp_py)
-                    global _coupled_fibers
-                    _coupled_fibers = numba.njit(cache=cache, inline="always",
-                                                 error_model="numpy")(_coupled_fibers_py)
-                    # IEEE division (inf, nan) rather than ZeroDivisionError
-                    return numba.njit(cache=cache, nogil=True, boundscheck=False,
-                                      error_model="numpy")(_leaf_solve)
-
-                _state["kernel"] = _compile_cached(compile_)
-        return _state["kernel"]
+    return _built_once(_state, _lock, _build)
 
 
 # ------------------------------------------------------------- factorization

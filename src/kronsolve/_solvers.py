@@ -879,20 +879,12 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
 def _solve_per_item(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, method: str,
                     check_finite: bool) -> Any:
     """``solve_kronsum`` with per-item factors (stacks broadcast against ``B``'s batch)."""
-    from ._modeprod import _batched
+    from ._modeprod import _batched, _operands
 
     _check_method(method)
-    be = NUMPY if type(B) is np.ndarray and all(type(A) is np.ndarray for A in mats) \
-        else backend_of(B, *mats)
+    be, B, mats = _operands(B, mats, "B", stacks=True)
     if be.lazy:
         raise NotImplementedError("per-item factors are not supported for Dask arrays")
-    if be is NUMPY:
-        B = _as_array(B, "B")
-        mats = [_as_array(A, f"mats[{k}]") for k, A in enumerate(mats)]
-    else:
-        like = reference_of(B, *mats)
-        B = be.tensor(B, "B", like)
-        mats = [be.tensor(A, f"mats[{k}]", like) for k, A in enumerate(mats)]
     d = len(mats)
     for k, A in enumerate(mats):
         if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
