@@ -9,7 +9,9 @@ reason.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -86,3 +88,21 @@ class Backend:
         if self.name == "dask":
             assert isinstance(r, np.generic), f"expected a NumPy scalar, got {type(r)}"
         return complex(r)
+
+
+@contextlib.contextmanager
+def no_dask_compute() -> Iterator[None]:
+    """Inside: computing any Dask graph raises AssertionError (the code must stay lazy)."""
+    import dask
+    import dask.array as da
+    import pytest
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Dask graph was computed inside kronsolve")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(da.Array, "compute", refuse)
+        mp.setattr(da.Array, "__array__", refuse)
+        mp.setattr(dask, "compute", refuse)
+        with dask.config.set(scheduler=refuse):
+            yield

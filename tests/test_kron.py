@@ -6,6 +6,7 @@ import naive
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from backends import no_dask_compute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -680,26 +681,14 @@ def test_backend_kron_matvec(be):
 def test_dask_kron_solve_and_products_are_lazy():
     """Dask right-hand sides: K @ b, K.T @ b, (K + K) @ b and K.solve(b) build graphs only."""
     da = pytest.importorskip("dask.array")
-    import dask
 
     rng = np.random.default_rng(47)
     F = [well_conditioned(n, rng) for n in (3, 4, 2)]
     b = rng.standard_normal(24)
     bd = da.from_array(b, chunks=5)
     K = kron(*F)
-    with pytest.MonkeyPatch.context() as mp:
-        calls = []
-
-        def refuse(*args, **kwargs):
-            calls.append(args)
-            raise AssertionError("a Dask graph was computed inside kronsolve")
-
-        mp.setattr(da.Array, "compute", refuse)
-        mp.setattr(da.Array, "__array__", refuse)
-        mp.setattr(dask, "compute", refuse)
-        with dask.config.set(scheduler=refuse):
-            results = [K @ bd, K.T @ bd, (K + 2 * K) @ bd, K.solve(bd)]
-        assert not calls
+    with no_dask_compute():
+        results = [K @ bd, K.T @ bd, (K + 2 * K) @ bd, K.solve(bd)]
     refs = [naive.kron_matvec(F, b), naive.kron_matvec([A.T for A in F], b),
             3 * naive.kron_matvec(F, b), naive.kron_solve(F, b)]
     for got, ref in zip(results, refs):

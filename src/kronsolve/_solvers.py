@@ -67,6 +67,12 @@ def _norm2_bound(A: Any) -> float:
     return big * float(np.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max()))
 
 
+def _terms(idx: tuple, shift: Any) -> str:
+    """``λ1[i1] + ... + λd[id] (+ shift)``, the eigenvalue sum at a multi-index, in words."""
+    terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
+    return terms + (" + shift" if shift != 0 else "")
+
+
 def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -308,12 +314,11 @@ class KronSumSolver:
             return
         idx, value = _nearest_zero_sum(lams, shift)
         if not abs(value) > tol:
-            terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
             raise np.linalg.LinAlgError(
                 f"the Kronecker sum{' plus shift' if shift != 0 else ''} is singular to "
-                f"working precision: at multi-index {idx}, {terms}"
-                f"{' + shift' if shift != 0 else ''} = {value:.3g}, which is zero relative "
-                f"to the eigenvalue scale {scale:.3g} (tolerance {tol:.3g})"
+                f"working precision: at multi-index {idx}, {_terms(idx, shift)} = "
+                f"{value:.3g}, which is zero relative to the eigenvalue scale {scale:.3g} "
+                f"(tolerance {tol:.3g})"
             )
         self._remember(key)
 
@@ -517,14 +522,12 @@ class KronSumSolver:
         worst = float(np.max(est, initial=0.0))
         if not worst * eps < 1.0:
             idx, value = _nearest_zero_sum([m.lam_host for m in self._modes], shift)
-            terms = " + ".join(f"λ{k + 1}[{i}]" for k, i in enumerate(idx))
             raise np.linalg.LinAlgError(
                 f"the Kronecker sum{' plus shift' if shift != 0 else ''} is singular to "
                 f"working precision: its condition number is at least {worst:.3g} "
                 f"(> 1/eps = {1 / eps:.3g}), though the eigenvalue sum nearest zero, "
-                f"{terms}{' + shift' if shift != 0 else ''} = {value:.3g} at multi-index "
-                f"{idx}, is not: a defective (Jordan-like) factor whose computed "
-                "eigenvalues are perturbed")
+                f"{_terms(idx, shift)} = {value:.3g} at multi-index {idx}, is not: a "
+                "defective (Jordan-like) factor whose computed eigenvalues are perturbed")
 
     def slogdet(self, shift: Any = 0.0) -> tuple[Any, Any]:
         """Sign and natural log of the absolute determinant of the operator, as

@@ -113,13 +113,14 @@ class KronEigh:
 
         Examples
         --------
+        The inverse square root of a Kronecker sum (a whitening transform):
+
         >>> import numpy as np
         >>> import kronsolve as ks
-        >>> S = np.array([[2.0, 1.0], [1.0, 2.0]])
-        >>> E = ks.kron(S, S).eigh()
-        >>> x = np.arange(4.0)
-        >>> y = E.apply(np.sqrt, x)
-        >>> np.allclose(E.apply(np.sqrt, y), np.kron(S, S) @ x)   # sqrt(K) sqrt(K) = K
+        >>> T = np.array([[2.0, -1.0], [-1.0, 2.0]])
+        >>> K = ks.kronsum(T, T)
+        >>> w = K.eigh().apply(lambda s: 1 / np.sqrt(s), np.ones(4))
+        >>> bool(np.isclose(w @ (K @ w), 4.0))                   # |K^(1/2) w|² = |1|²
         True
         """
         if not callable(f):
