@@ -1,4 +1,4 @@
-"""Tiny PASS/FAIL bookkeeping and the seed's data, shared by the example scripts.
+"""Tiny PASS/FAIL bookkeeping, grid matrices and the seed's data, shared by the example scripts.
 
 Not an example itself; the tests read the seed data from here too.
 """
@@ -75,6 +75,16 @@ def fmt_time(t: float) -> str:
     if t >= 1e-3:
         return f"{t * 1e3:.3f} ms"
     return f"{t * 1e6:.1f} us"
+
+
+def second_difference(n: int) -> np.ndarray:
+    """``tridiag(-1, 2, -1)``, the n x n second-difference matrix (Dirichlet ends)."""
+    return 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+
+
+def laplacian_1d(n: int) -> np.ndarray:
+    """Second-order finite differences for -u'' on n interior points of (0, 1)."""
+    return second_difference(n) * (n + 1) ** 2
 
 
 def require(*names: str) -> None:

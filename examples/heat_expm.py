@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _checks import Checks, best_time, fmt_time
+from _checks import Checks, best_time, fmt_time, laplacian_1d
 
 import kronsolve as ks
 
@@ -33,7 +33,7 @@ def main() -> int:
     n = 12 if args.quick else args.n
     h = 1.0 / (n + 1)
     c = Checks(f"Heat equation on {n}^3 interior points, exact steps with expm")
-    T = (np.eye(n, k=1) + np.eye(n, k=-1) - 2 * np.eye(n)) / h**2
+    T = -laplacian_1d(n)
     K = ks.kronsum(T, T, T)
     x = np.linspace(h, 1 - h, n)
     sx, s2x = np.sin(np.pi * x), np.sin(2 * np.pi * x)

@@ -27,16 +27,10 @@ import sys
 import time
 
 import numpy as np
-from _checks import Checks, fmt_time, require
+from _checks import Checks, fmt_time, laplacian_1d, require
 
 import kronsolve
 from kronsolve import multi_mode_product
-
-
-def laplacian_1d(n: int) -> np.ndarray:
-    """Second-order finite differences for -u'' on n interior points of (0, 1)."""
-    h = 1.0 / (n + 1)
-    return (2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)) / h**2
 
 
 def solve(n: int):
