@@ -752,16 +752,12 @@ def test_torch_nonsymmetric_matches_numpy():
     assert_allclose(Yt.numpy(), Xn, rtol=1e-12, atol=1e-14)
 
 
-def test_torch_schur_route_refuses_gradients():
+def test_torch_schur_route_propagates_gradients():
+    """The Schur route is differentiable by implicit differentiation (tests/test_autodiff.py)."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(17)
     A1, A2 = rotation_blocks(rng, 5), conv_diff(4, 100.0, "upwind")
-    B = torch.from_numpy(rng.standard_normal((5, 4)))
+    B = torch.from_numpy(rng.standard_normal((5, 4))).requires_grad_(True)
     a1 = torch.from_numpy(A1).requires_grad_(True)
-    with pytest.raises(NotImplementedError, match="gradients"):
-        solve_kronsum(B, [a1, torch.from_numpy(A2)])
-    with pytest.raises(NotImplementedError, match="gradients"):
-        KronSumSolver([a1, torch.from_numpy(A2)], method="schur").solve(B)
-    with pytest.raises(NotImplementedError, match="gradients"):
-        solve_kronsum(B.clone().requires_grad_(True), [torch.from_numpy(A1),
-                                                       torch.from_numpy(A2)])
+    a2 = torch.from_numpy(A2)
+    assert torch.autograd.gradcheck(lambda B, a1: solve_kronsum(B, [a1, a2]), (B, a1))

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _autodiff
 from ._backends import NUMPY, backend_of, reference_of
 from ._decomposition import METHODS, Mode, decompose
 from ._eigsums import _any_sum_near_zero, _nearest_zero_sum, _singular_tol, _slogdet_sums
@@ -201,6 +202,9 @@ class KronSumSolver:
         if d == 0:
             raise ValueError("mats must hold at least one matrix, got an empty sequence")
         be = backend_of(*mats, *(masses_l or ()))
+        # autodiff: decompose detached factors; the originals go to the backward pass
+        mats, masses_l, self._grad = _autodiff.detach_factors(be, mats, masses_l)
+        self._assume_a = assume_a
         self._backend = be
         self._ref = reference_of(*mats, *(masses_l or ()))
         dec = be.host if be.lazy else be  # the backend that decomposes
@@ -378,7 +382,7 @@ class KronSumSolver:
         return self._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
 
     def _solve(self, B: Any, shift: Any, *, check_finite: bool, overwrite_b: bool,
-               name: str = "B") -> Any:
+               name: str = "B", _plain: bool = False) -> Any:
         if type(B) is np.ndarray and self._backend is NUMPY:
             be = NUMPY
         else:
@@ -390,6 +394,11 @@ class KronSumSolver:
         flat = _check_tensor_rhs(ns, B, name)
         if flat:
             B = B.reshape(ns)
+        if not _plain and be is not NUMPY and (
+                self._grad is not None or _autodiff.differentiable(be, B, shift)):
+            # gradients by implicit differentiation (PyTorch autograd, JAX custom_vjp)
+            X = _autodiff.solve(self, be, B, shift, check_finite, name)
+            return X.reshape((prod(ns),)) if flat else X
         shift = _check_shift(shift)
         # the whole solve (the finiteness check's BLAS calls too) under one thread policy
         with be.threads(4.0 * prod(B.shape) * sum(ns)):
@@ -427,12 +436,6 @@ class KronSumSolver:
         d = self.ndim
         mats = [m.mats(be, wd, B) for m in self._modes]
         if self._tri:
-            if getattr(B, "requires_grad", False) or any(
-                    getattr(A, "requires_grad", False) for A in self._Ks):
-                raise NotImplementedError(
-                    "the Schur route (non-symmetric factors) does not propagate PyTorch "
-                    "gradients; use method='eig' for differentiable solves with "
-                    "well-conditioned eigenvector bases")
             tri = self._triangular(be.numpy_dtype(wd))
 
             def middle(Y: np.ndarray, b: int) -> None:

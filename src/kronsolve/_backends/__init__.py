@@ -8,7 +8,7 @@ dispatch point, :func:`backend_of`, and three backends:
   buffers, ``out=``, threads, the compiled small eigensolver); also serves
   scipy.sparse factors, Python sequences and scalars;
 * ``xp`` (:mod:`.xp`): any library that ``array-api-compat`` knows (PyTorch,
-  CuPy...): the same operations in the array-API namespace, so that results
+  CuPy, JAX...): the same operations in the array-API namespace, so that results
   keep their device and PyTorch keeps autograd;
 * ``dask`` (:mod:`.dask`): lazy task graphs for the tensors; the factors are
   small and their dense algebra runs on the host with NumPy.
@@ -49,8 +49,13 @@ def library_of(x: Any) -> str:
     return type(x).__module__.partition(".")[0]
 
 
+# libraries whose arrays live in several top-level modules (JAX: jaxlib arrays, jax tracers)
+_ALIASES = {"jaxlib": "jax"}
+
+
 def _lookup(t: type, x: Any) -> Backend | None:
     lib = t.__module__.partition(".")[0]
+    lib = _ALIASES.get(lib, lib)
     family = _LIBRARIES.get(lib)
     if family is None or lib == "scipy":
         _BY_TYPE[t] = None

@@ -1,4 +1,4 @@
-"""The array-API backend: PyTorch, CuPy and other libraries that array-api-compat knows.
+"""The array-API backend: PyTorch, CuPy, JAX and other libraries that array-api-compat knows.
 
 Everything is written in the library's array-API namespace, so results keep
 their device (a CuPy array stays on its GPU) and PyTorch keeps its autograd
@@ -6,6 +6,13 @@ graph.  No buffers, no ``out=``: each step makes a new array, as autograd
 needs.  Decompositions use the library's ``eigh``/``eig`` in double precision
 (libraries without ``eig``, such as CuPy, decompose non-symmetric factors on
 the host).
+
+JAX arrays inside ``jax.jit``, ``jax.vmap`` or ``jax.grad`` are tracers without
+values: the checks that need values (finiteness, symmetry, singular LU
+factors) cannot run on them.  Finiteness and LU checks are skipped for
+tracers (a singular factor then gives inf or NaN, as in ``jax.numpy.linalg``);
+the symmetry and equality tests, whose answer picks a route, raise
+``TypeError`` instead of guessing.
 """
 
 from __future__ import annotations
@@ -46,6 +53,23 @@ class ArrayAPIBackend(Backend):
         self.xp = array_api_compat.array_namespace(ref)
         self.host = NUMPY
         self._type = type(ref)
+        # the top-level modules of this library's array types (JAX: jaxlib arrays, jax tracers)
+        self._modules = {name, "jaxlib"} if name == "jax" else {name}
+        self._tracer: Any = None
+        if name == "jax":
+            import jax
+
+            self._tracer = jax.core.Tracer
+
+    def traced(self, a: Any) -> bool:
+        """Whether ``a`` is a JAX tracer (an array without a value, inside a transformation)."""
+        return self._tracer is not None and isinstance(a, self._tracer)
+
+    def _need_value(self, a: Any, what: str) -> None:
+        if self.traced(a):
+            raise TypeError(
+                f"{what} needs the values of a JAX array, but it is traced (inside jax.jit, "
+                "jax.vmap or jax.grad); see the README's section on JAX for what runs traced")
 
     def _device(self, like: Any) -> Any:
         return None if like is None else self._compat.device(like)
@@ -60,7 +84,7 @@ class ArrayAPIBackend(Backend):
 
     # --- arrays ------------------------------------------------------------
     def asarray(self, a: Any, name: str, like: Any = None) -> Any:
-        if type(a).__module__.partition(".")[0] == self.name:
+        if type(a).__module__.partition(".")[0] in self._modules:
             if not (self.xp.isdtype(a.dtype, "numeric") or a.dtype == self.xp.bool):
                 raise TypeError(f"{name} must have a numeric dtype, got dtype {a.dtype}")
             return a
@@ -79,6 +103,7 @@ class ArrayAPIBackend(Backend):
             return a.detach().cpu().numpy()
         if self.name == "cupy":
             return a.get()
+        self._need_value(a, "copying to the host")
         return np.asarray(a)
 
     def from_host(self, a: Any, like: Any = None) -> Any:
@@ -88,7 +113,8 @@ class ArrayAPIBackend(Backend):
         return A
 
     def all_finite(self, a: Any) -> bool:
-        if not self.xp.isdtype(a.dtype, ("real floating", "complex floating")):
+        if not self.xp.isdtype(a.dtype, ("real floating", "complex floating")) or \
+                self.traced(a):
             return True
         return bool(self.xp.all(self.xp.isfinite(a)))
 
@@ -217,6 +243,7 @@ class ArrayAPIBackend(Backend):
         return W if self.all_finite(W) else None
 
     def is_hermitian(self, A: Any, eps: float) -> bool:
+        self._need_value(A, "the symmetry test of a factor")
         n = A.shape[0]
         if n <= 1:
             return not self.is_complex(A.dtype) or n == 0 or float(self.xp.imag(A[0, 0])) == 0
@@ -230,6 +257,8 @@ class ArrayAPIBackend(Backend):
         return self.norm(A - AH) <= 8.0 * n ** 0.5 * eps * self.norm(A)
 
     def equal(self, A: Any, B: Any) -> bool:
+        self._need_value(A, "comparing factors")
+        self._need_value(B, "comparing factors")
         return tuple(A.shape) == tuple(B.shape) and bool(self.xp.all(A == B))
 
     def norm(self, A: Any, ord: Any = None) -> float:
@@ -267,6 +296,8 @@ class ArrayAPIBackend(Backend):
         """The factor itself (the library's ``solve`` factorizes); None when singular."""
         dt = self.work_dtype(A.dtype)
         A = self.astype(A, dt)
+        if self.traced(A):  # no value to test: a singular factor gives inf/NaN
+            return A
         return A if self.inv(A) is not None else None
 
     def lu_solve(self, lu: Any, B: Any) -> Any:

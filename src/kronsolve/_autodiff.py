@@ -1,0 +1,335 @@
+"""Gradients of the Kronecker-sum solvers by implicit differentiation (PyTorch and JAX).
+
+For ``X = L⁻¹ B`` with the operator
+``L = Σ_k M1 ⊗ … ⊗ K_k ⊗ … ⊗ Md + s·M1 ⊗ … ⊗ Md`` (``M_j = I`` without masses)
+the backward pass is one more solve, with the adjoint operator, and a few
+contractions:
+
+* ``G = L⁻ᴴ X̄`` (the forward decomposition reused: the same one for
+  symmetric factors, the adjoint modes of :func:`_adjoint_mode` otherwise);
+* ``B̄ = G``;
+* ``K̄_k = -G_(k) Y_(k)ᴴ`` with ``Y = X ×_{j≠k} M_j`` (the mode-``k`` unfoldings,
+  every other axis, batch axes included, summed);
+* ``M̄_j = -G_(j) W_(j)ᴴ`` with ``W = Σ_{k≠j} X ×_k K_k ×_{i∉{j,k}} M_i + s·X ×_{i≠j} M_i``;
+* ``s̄ = -Σ G·conj(X ×_all M)``.
+
+No eigenvalue gaps are divided by (repeated eigenvalues are harmless), and the
+gradient with respect to a factor is the full, unsymmetrized one of the
+operator as written, so a symmetric factor's gradient has its non-symmetric
+part.  The exception is an explicit ``method="eigh"`` or ``assume_a="sym"``,
+whose solve uses the factors' Hermitian parts ``(A + Aᴴ)/2``: its gradient is
+that of the function computed, the Hermitian part of the full one.
+
+Conventions: the formulas are written for PyTorch's, where the gradient of a
+real loss with respect to a complex ``z`` is ``∂ℓ/∂Re z + i ∂ℓ/∂Im z``; JAX's
+cotangents are their complex conjugates (``x̄_jax = conj(x̄_torch(conj(ȳ)))``).
+
+PyTorch: :class:`torch.autograd.Function` (its backward is itself
+differentiable, so ``gradgradcheck`` works).  JAX: ``jax.custom_vjp``; concrete
+inputs take the solvers' full route (checks, Schur forms), traced ones
+(``jax.jit``, ``jax.vmap``) a route of ``jax.numpy`` primitives only, see
+:func:`jax_solve`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from ._decomposition import Mode
+
+__all__: list[str] = []
+
+
+# ------------------------------------------------------------------ shared math
+def _unfold(xp: Any, T: Any, ax: int) -> Any:
+    """The mode-``ax`` unfolding ``(n, rest)`` of ``T``."""
+    return xp.reshape(xp.moveaxis(T, ax, 0), (T.shape[ax], -1))
+
+
+def _contract(be: Any, G: Any, Y: Any, ax: int) -> Any:
+    """``Σ`` over every axis but ``ax`` of ``G[..i..] conj(Y[..j..])``: ``G_(ax) Y_(ax)ᴴ``."""
+    xp = be.xp
+    Yu = _unfold(xp, Y, ax)
+    if be.is_complex(Yu.dtype):
+        Yu = xp.conj(Yu)
+    return _unfold(xp, G, ax) @ Yu.T
+
+
+def _times(be: Any, X: Any, ops: list) -> Any:
+    """``X`` times each ``(matrix, axis)`` of ``ops`` (``None`` matrices: the identity)."""
+    ops = [(be.astype(A, X.dtype), ax) for A, ax in ops if A is not None]
+    if not ops:
+        return X
+    return be.modeprod(X, [o[0] for o in ops], [o[1] for o in ops])
+
+
+def _kron_terms(be: Any, X: Any, Ks: list, Ms: list, b: int, skip: int | None = None) -> Any:
+    """``Σ_{k≠skip} X ×_k K_k ×_{i∉{k,skip}} M_i`` (the operator without its shift)."""
+    d = len(Ks)
+    out = None
+    for k in range(d):
+        if k == skip:
+            continue
+        t = _times(be, X, [(Ks[k], b + k)] + [(Ms[i], b + i) for i in range(d)
+                                              if i != k and i != skip])
+        out = t if out is None else out + t
+    return out
+
+
+def _factor_grads(be: Any, G: Any, X: Any, Ks: list, Ms: list, shift: Any,
+                  want: list[bool]) -> list:
+    """``[K̄_1..K̄_d, M̄_1..M̄_d, s̄]`` (None where ``want`` is False), torch convention.
+
+    ``want`` has ``2d + 1`` entries: the factors, the masses, the shift.
+    """
+    xp = be.xp
+    d = len(Ks)
+    b = X.ndim - d
+    out: list = [None] * (2 * d + 1)
+    for k in range(d):
+        if want[k]:
+            Y = _times(be, X, [(Ms[j], b + j) for j in range(d) if j != k])
+            out[k] = -_contract(be, G, Y, b + k)
+    for j in range(d):
+        if want[d + j] and Ms[j] is not None:
+            W = _kron_terms(be, X, Ks, Ms, b, skip=j)
+            if not _is_zero(shift):
+                t = shift * _times(be, X, [(Ms[i], b + i) for i in range(d) if i != j])
+                W = t if W is None else W + t
+            out[d + j] = -_contract(be, G, W, b + j) if W is not None else \
+                be.zeros(tuple(Ms[j].shape), G.dtype, like=G)
+    if want[2 * d]:
+        Z = _times(be, X, [(Ms[i], b + i) for i in range(d)])
+        out[2 * d] = -xp.sum(G * (xp.conj(Z) if be.is_complex(Z.dtype) else Z))
+    return out
+
+
+def _is_zero(shift: Any) -> bool:
+    return not hasattr(shift, "dtype") and shift == 0
+
+
+def _conj_shift(shift: Any) -> Any:
+    if hasattr(shift, "conj"):
+        return shift.conj()
+    return shift.conjugate() if isinstance(shift, complex) else shift
+
+
+def _as_input(be: Any, g: Any, like: Any, sym: bool = False) -> Any:
+    """A gradient in the dtype of its input ``like`` (real part for real inputs)."""
+    if g is None:
+        return None
+    xp = be.xp
+    if sym:
+        g = (g + (xp.conj(g).T if be.is_complex(g.dtype) else g.T)) * 0.5
+    if be.is_complex(g.dtype) and not be.is_complex(like.dtype):
+        g = xp.real(g)
+    return be.astype(g, like.dtype)
+
+
+# -------------------------------------------------------------- adjoint solves
+def _adjoint_mode(m: Mode) -> Mode:
+    """The decomposition of ``Kᴴ`` from that of ``K``, without a new factorization.
+
+    A diagonalization ``K = V Λ V⁻¹`` gives ``Kᴴ = V⁻ᴴ Λ̄ Vᴴ``.  A Schur form
+    ``K = Q T Qᴴ`` gives ``Kᴴ = (QJ)(J Tᴴ J)(QJ)ᴴ`` with the reversal ``J``:
+    ``J Tᴴ J`` is again upper (quasi-)triangular, its 2 x 2 blocks in reverse
+    order.  The transforms (with a folded mass too) are swapped and
+    conjugate-transposed: the solve ``bwd · mid⁻¹ · fwd`` has the adjoint
+    ``fwdᴴ · mid⁻ᴴ · bwdᴴ``.
+    """
+    if m.hermitian:
+        return m
+    be = m.backend
+    if m.kind != "schur":
+        return Mode(be, be.conj(m.lam), be.H(m.bwd), be.H(m.fwd), False, kind=m.kind,
+                    reduced=m.reduced)
+    n = m.T.shape[0]
+    T = np.ascontiguousarray(m.T.conj().T[::-1, ::-1])
+    sub = np.zeros_like(m.sub)
+    sub[:max(n - 1, 0)] = m.sub[:max(n - 1, 0)][::-1]
+    fwd = np.ascontiguousarray(m.bwd.conj().T[::-1])
+    bwd = np.ascontiguousarray(m.fwd.conj().T[:, ::-1])
+    return Mode(be, np.conj(m.lam[::-1]), fwd, bwd, False, kind="schur", T=T, sub=sub,
+                reduced=m.reduced)
+
+
+def _adjoint_solver(solver: Any) -> Any:
+    """A solver of ``Lᴴ`` (called with the conjugate shift) sharing ``solver``'s work.
+
+    Symmetric (Hermitian) factors and masses make ``L`` self-adjoint up to the
+    shift: the same solver.  Otherwise a shallow copy with the adjoint modes,
+    the conjugate-transposed factors (for its residual checks) and fresh caches.
+    """
+    if all(m.hermitian for m in solver._modes):
+        return solver
+    adj = copy.copy(solver)
+    done: dict = {}
+    adj._modes = [done.setdefault(id(m), _adjoint_mode(m)) for m in solver._modes]
+    dec = solver._modes[0].backend if solver._modes else None
+    H = (lambda A: A) if dec is None else solver._backend.host.H if solver._backend.lazy \
+        else solver._backend.H
+    adj._Ks = [H(K) for K in solver._Ks]
+    adj._Ms = [None if M is None else H(M) for M in solver._Ms]
+    adj._checked, adj._packed, adj._fallback = {}, {}, None
+    return adj
+
+
+class _Problem:
+    """A factored solve, its adjoint, and what its backward pass needs.
+
+    ``sym``: the forward used the Hermitian parts of the factors (an explicit
+    ``method="eigh"`` or ``assume_a="sym"``), so their gradients are symmetrized.
+    """
+
+    def __init__(self, solver: Any, check_finite: bool, name: str, adjoint: Any = None):
+        self.solver = solver
+        self.check_finite = check_finite
+        self.name = name
+        self.d = solver.ndim
+        self.sym = solver._method == "eigh" or solver._assume_a == "sym"
+        self._adjoint = adjoint
+
+    def solve(self, B: Any, shift: Any) -> Any:
+        return self.solver._solve(B, shift, check_finite=self.check_finite, overwrite_b=False,
+                                  name=self.name, _plain=True)
+
+    def adjoint(self) -> _Problem:
+        if self._adjoint is None:
+            self._adjoint = _Problem(_adjoint_solver(self.solver), False, "the cotangent",
+                                     adjoint=self)
+        return self._adjoint
+
+
+# ------------------------------------------------------------------- dispatch
+def differentiable(be: Any, B: Any, shift: Any) -> bool:
+    """Whether a solve with ``B`` and ``shift`` goes through this module.
+
+    PyTorch: when autograd is on and ``B`` or a tensor ``shift`` requires
+    gradients (or ``shift`` is a tensor at all).  JAX: always (``custom_vjp``).
+    """
+    if be.name == "torch":
+        import torch
+
+        if hasattr(shift, "dtype") and torch.is_tensor(shift):
+            return True
+        return torch.is_grad_enabled() and bool(getattr(B, "requires_grad", False))
+    return False  # JAX: next commit
+
+
+def detach_factors(be: Any, mats: list, masses: list | None) -> tuple[list, Any, Any]:
+    """``(mats, masses, originals)``: the factors the decomposition may use (no graph).
+
+    PyTorch factors that require gradients are detached (the decomposition is
+    never differentiated); ``originals`` keeps them, as ``(mats, masses)``, or
+    is None when none requires gradients.  Traced JAX factors are refused.
+    """
+    if be.name == "jax":
+        if any(be.traced(A) for A in [*mats, *(masses or ())] if A is not None):
+            raise TypeError(
+                "KronSumSolver needs concrete JAX factors, but they are traced (inside "
+                "jax.jit, jax.vmap or jax.grad): build the solver outside the "
+                "transformation, or call solve_kronsum / solve_sylvester3d inside it")
+        return mats, masses, None
+    if be.name != "torch":
+        return mats, masses, None
+    grads = [bool(getattr(A, "requires_grad", False)) for A in [*mats, *(masses or ())]]
+    if not any(grads):
+        return mats, masses, None
+    seen: dict = {}
+
+    def det(A: Any) -> Any:  # one detached tensor per object: aliases stay aliases
+        if not getattr(A, "requires_grad", False):
+            return A
+        return seen.setdefault(id(A), A.detach())
+
+    return ([det(A) for A in mats], None if masses is None else [det(M) for M in masses],
+            (list(mats), None if masses is None else list(masses)))
+
+
+def solve(solver: Any, be: Any, B: Any, shift: Any, check_finite: bool, name: str) -> Any:
+    """A differentiable solve with a :class:`KronSumSolver` (PyTorch or JAX)."""
+    prob = _Problem(solver, check_finite, name)
+    if be.name == "jax":
+        return _jax_call(prob, be, B, shift)
+    return _torch_call(prob, be, B, shift)
+
+
+# --------------------------------------------------------------------- PyTorch
+def _factor_inputs(prob: _Problem, be: Any, like: Any) -> list:
+    """The factors and masses as inputs of the autograd node, arrays of ``be``:
+    originals where they require gradients, else the solver's own (same values,
+    no graph; NumPy factors of a solve with tensors converted)."""
+    solver = prob.solver
+    orig = solver._grad
+    d = prob.d
+    ins: list = list(solver._Ks) + list(solver._Ms)
+    src = solver._backend.host if solver._backend.lazy else solver._backend
+    if src is not be:
+        ins = [None if A is None else be.from_host(src.to_host(A), like=like) for A in ins]
+    if orig is not None:
+        mats, masses = orig
+        for k in range(d):
+            if getattr(mats[k], "requires_grad", False):
+                ins[k] = mats[k]
+            if masses is not None and getattr(masses[k], "requires_grad", False):
+                ins[d + k] = masses[k]
+    return ins
+
+
+def _torch_call(prob: _Problem, be: Any, B: Any, shift: Any) -> Any:
+    return _torch_function().apply(prob, be, B, shift, *_factor_inputs(prob, be, B))
+
+
+_TORCH_FN: list = []
+
+
+def _torch_function() -> Any:
+    """The autograd Function (made on first use: torch is imported only then)."""
+    if _TORCH_FN:
+        return _TORCH_FN[0]
+    import torch
+
+    class KronSumSolve(torch.autograd.Function):
+        """``X = L⁻¹ B`` with the implicit backward (see the module docstring)."""
+
+        @staticmethod
+        def forward(ctx: Any, prob: _Problem, be: Any, B: Any, shift: Any, *mats: Any) -> Any:
+            s = shift.item() if torch.is_tensor(shift) else shift
+            X = prob.solve(B.detach(), s)
+            ctx.prob, ctx.be, ctx.shift = prob, be, shift
+            ctx.save_for_backward(B, *mats, X)
+            return X
+
+        @staticmethod
+        def backward(ctx: Any, Xbar: Any) -> Any:
+            prob, be, shift = ctx.prob, ctx.be, ctx.shift
+            B, *mats, X = ctx.saved_tensors
+            d = prob.d
+            Ks, Ms = mats[:d], mats[d:]
+            need = ctx.needs_input_grad  # (prob, be, B, shift, *mats)
+            want = [need[4 + i] for i in range(2 * d)] + [need[3]]
+            G = None
+            if need[2] or any(want):
+                H = be.H
+                G = KronSumSolve.apply(prob.adjoint(), be, Xbar, _conj_shift(shift),
+                                       *[H(K) for K in Ks],
+                                       *[None if M is None else H(M) for M in Ms])
+            grads = _factor_grads(be, G, X, list(Ks), list(Ms), shift, want) if any(want) \
+                else [None] * (2 * d + 1)
+            gB = _as_input(be, G, B) if need[2] else None
+            gmats = [_as_input(be, grads[i], mats[i], prob.sym) for i in range(2 * d)]
+            gs = grads[2 * d]
+            if gs is not None:
+                gs = _as_input(be, gs, shift)
+            return (None, None, gB, gs, *gmats)
+
+    _TORCH_FN.append(KronSumSolve)
+    return KronSumSolve
+
+
+# ------------------------------------------------------------------------- JAX
+def _jax_call(prob: _Problem, be: Any, B: Any, shift: Any) -> Any:
+    raise NotImplementedError  # filled below
