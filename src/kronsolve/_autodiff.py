@@ -216,7 +216,7 @@ def differentiable(be: Any, B: Any, shift: Any) -> bool:
         if hasattr(shift, "dtype") and torch.is_tensor(shift):
             return True
         return torch.is_grad_enabled() and bool(getattr(B, "requires_grad", False))
-    return False  # JAX: next commit
+    return be.name == "jax"
 
 
 def detach_factors(be: Any, mats: list, masses: list | None) -> tuple[list, Any, Any]:
@@ -331,5 +331,291 @@ def _torch_function() -> Any:
 
 
 # ------------------------------------------------------------------------- JAX
+def jax_route(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, method: str,
+              check_finite: bool, factory: Any) -> Any:
+    """``solve_kronsum`` for JAX inputs (None for others): a ``jax.custom_vjp`` solve.
+
+    ``factory`` makes the :class:`KronSumSolver` of concrete factors (passed in:
+    this module sits below the solvers).
+    """
+    from ._backends import backend_of, reference_of
+    from ._validation import _check_shift, _check_tensor_rhs
+
+    sh = shift if hasattr(shift, "dtype") and not isinstance(shift, np.ndarray) else None
+    arrays = [B, *mats, *(masses or ()), sh]
+    be = backend_of(*arrays)
+    if be.name != "jax":
+        return None
+    like = reference_of(*arrays)
+    B = be.tensor(B, "B", like)
+    Ks = [be.matrix(A, f"mats[{k}]", like) for k, A in enumerate(mats)]
+    for k, A in enumerate(Ks):
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"mats[{k}] must be square, got shape {tuple(A.shape)}")
+    d = len(Ks)
+    if masses is not None and len(masses) != d:
+        raise ValueError(f"masses must hold one matrix per factor: got {len(masses)} masses "
+                         f"for {d} factors")
+    Ms = [None if masses is None or masses[k] is None else
+          be.matrix(masses[k], f"masses[{k}]", like) for k in range(d)]
+    for k, M in enumerate(Ms):
+        if M is not None and tuple(M.shape) != tuple(Ks[k].shape):
+            raise ValueError(f"masses[{k}] has shape {tuple(M.shape)}, but mats[{k}] has shape "
+                             f"{tuple(Ks[k].shape)}; they must match")
+    ns = tuple(int(A.shape[0]) for A in Ks)
+    flat = _check_tensor_rhs(ns, B, "B")
+    if flat:
+        B = be.xp.reshape(B, ns)
+    if sh is None:
+        shift = _check_shift(shift)
+    elif sh.ndim != 0:
+        raise ValueError(f"shift must be a scalar (a 0-d array), got shape {tuple(sh.shape)}")
+    cfg = (assume_a, method, check_finite, factory)
+    X = _jax_function(be, d, None, cfg, None if sh is not None else shift)(B, Ks, Ms, sh)
+    return be.xp.reshape(X, (-1,)) if flat else X
+
+
 def _jax_call(prob: _Problem, be: Any, B: Any, shift: Any) -> Any:
-    raise NotImplementedError  # filled below
+    """``KronSumSolver.solve`` with JAX arrays: differentiable in ``B`` and ``shift``."""
+    from ._validation import _check_shift
+
+    sh = shift if hasattr(shift, "dtype") and not isinstance(shift, np.ndarray) else None
+    if sh is None:
+        shift = _check_shift(shift)
+    elif sh.ndim != 0:
+        raise ValueError(f"shift must be a scalar (a 0-d array), got shape {tuple(sh.shape)}")
+    return _jax_function(be, prob.d, prob, None, None if sh is not None else shift)(
+        B, [], [], sh)
+
+
+def _jax_function(be: Any, d: int, prob: _Problem | None, cfg: Any, shift0: Any) -> Any:
+    """``f(B, Ks, Ms, sh) -> X``, a ``jax.custom_vjp`` with the implicit backward.
+
+    With ``prob`` (a solver's solve) the factors are its own and ``Ks``, ``Ms``
+    are empty; ``sh`` is a JAX scalar shift or None (then ``shift0``, a number).
+    """
+    import jax
+
+    box: dict = {}
+
+    def run(B: Any, Ks: list, Ms: list, sh: Any) -> tuple[Any, Any]:
+        s = shift0 if sh is None else sh
+        p = prob
+        if p is None and not any(be.traced(A) for A in [*Ks, *Ms] if A is not None):
+            assume_a, method, check_finite, factory = cfg
+            p = _Problem(factory(list(Ks), masses=None if all(M is None for M in Ms)
+                                 else list(Ms), assume_a=assume_a, method=method,
+                                 check_finite=check_finite, _stacklevel=5),
+                         check_finite, "B")
+        if p is not None:
+            box["prob"] = p
+            if not be.traced(B) and not be.traced(s):
+                return p.solve(B, _number(be, s)), None
+            modes = _solver_modes(be, p.solver)
+            real = p.solver._in_dtype.kind != "c"
+            check = _solver_factors(be, p.solver) if any(
+                m.kind == "eig" for m in p.solver._modes) else None
+        else:
+            modes = _traced_modes(be, Ks, Ms, cfg[0], cfg[1])
+            real = not any(be.is_complex(A.dtype) for A in [*Ks, *Ms] if A is not None)
+            check = None if cfg[1] == "eigh" or cfg[0] == "sym" else (list(Ks), list(Ms))
+        box["real"] = real
+        return _traced_solve(be, B, modes, s, real, check), modes
+
+    @jax.custom_vjp
+    def f(B: Any, Ks: list, Ms: list, sh: Any) -> Any:
+        return run(B, Ks, Ms, sh)[0]
+
+    def fwd(B: Any, Ks: list, Ms: list, sh: Any) -> tuple[Any, Any]:
+        X, modes = run(B, Ks, Ms, sh)
+        box["B"] = (B.dtype, tuple(B.shape))
+        return X, (X, modes, Ks, Ms, sh)
+
+    def bwd(res: Any, ct: Any) -> tuple:
+        X, modes, Ks, Ms, sh = res
+        xp = be.xp
+        s = shift0 if sh is None else sh
+        cs = _conj_shift(s)
+        ctc = xp.conj(ct) if be.is_complex(ct.dtype) else ct
+        p = box.get("prob")
+        if modes is None and not be.traced(ctc):
+            G = p.adjoint().solve(ctc, _number(be, cs))
+        else:
+            if modes is None:
+                modes = _solver_modes(be, p.solver)
+            adj = [(xp.conj(lam), be.H(bw), be.H(fw)) for lam, fw, bw in modes]
+            real = box["real"] if "real" in box else p.solver._in_dtype.kind != "c"
+            G = _traced_solve(be, ctc, adj, cs, real, None)
+        if p is not None:
+            Kv, Mv = _solver_factors(be, p.solver)
+        else:
+            Kv, Mv = list(Ks), list(Ms)
+        want = [bool(Ks)] * d + [bool(Ms) and M is not None for M in Mv] + [sh is not None]
+        grads = _factor_grads(be, G, X, Kv, Mv, s, want)
+        sym = p.sym if p is not None else (cfg[1] == "eigh" or cfg[0] == "sym")
+
+        def back(g: Any, like: Any, sym_: bool = False) -> Any:
+            g = xp.conj(g) if be.is_complex(g.dtype) else g
+            return _as_input(be, g, like, sym_)
+
+        dt, shape = box["B"]
+        gB = back(G, _Like(dt))
+        gK = [back(grads[k], Ks[k], sym) for k in range(len(Ks))]
+        gM = [None if M is None else back(grads[d + k], M, sym) for k, M in enumerate(Ms)]
+        gs = None if sh is None else back(grads[2 * d], sh)
+        return gB, gK, gM, gs
+
+    f.defvjp(fwd, bwd)
+    return f
+
+
+class _Like:
+    """Something with a ``dtype`` (for :func:`_as_input`)."""
+
+    def __init__(self, dtype: Any):
+        self.dtype = dtype
+
+
+def _is_jax(be: Any, a: Any) -> bool:
+    return type(a).__module__.partition(".")[0] in be._modules
+
+
+def _number(be: Any, s: Any) -> Any:
+    """A concrete scalar shift as a Python number."""
+    if not hasattr(s, "dtype"):
+        return s
+    v = np.asarray(be.to_host(s))[()]
+    return complex(v) if v.dtype.kind == "c" else float(v)
+
+
+def _jax_array(be: Any, src: Any, a: Any) -> Any:
+    """``a``, an array of the backend ``src``, as a JAX array."""
+    return a if a is None or _is_jax(be, a) else be.from_host(src.to_host(a))
+
+
+def _solver_modes(be: Any, solver: Any) -> list:
+    """``[(lam, fwd, bwd)]`` of a solver for a traced solve (eigenvector routes only)."""
+    if solver._tri or any(m.reduced for m in solver._modes):
+        raise TypeError(
+            "this solve takes the Schur route (non-symmetric factors), whose back-substitution "
+            "runs on the host and cannot be traced by jax.jit or jax.vmap: call it outside "
+            "the transformation, or pass method='eig' (eigenvector bases; each result is "
+            "checked by its residual)")
+    return [tuple(_jax_array(be, m.backend, a) for a in (m.lam, m.fwd, m.bwd))
+            for m in solver._modes]
+
+
+def _solver_factors(be: Any, solver: Any) -> tuple[list, list]:
+    """A solver's factors and masses as JAX arrays (NumPy ones converted)."""
+    src = solver._backend.host if solver._backend.lazy else solver._backend
+    return ([_jax_array(be, src, A) for A in solver._Ks],
+            [_jax_array(be, src, M) for M in solver._Ms])
+
+
+def _traced_modes(be: Any, Ks: list, Ms: list, assume_a: str, method: str) -> list:
+    """``[(lam, fwd, bwd)]`` of traced factors, with ``jax.numpy.linalg`` only."""
+    if method == "schur" or (method == "auto" and assume_a != "sym"):
+        raise TypeError(
+            "the factors are traced JAX arrays (inside jax.jit, jax.vmap or jax.grad of a "
+            "jitted function), so their symmetry cannot be tested to choose a route: pass "
+            "method='eigh' for symmetric (Hermitian) factors or method='eig' for others "
+            f"(got method={method!r}); the Schur route needs concrete factors")
+    sym = method == "eigh" or assume_a == "sym"
+    xp = be.xp
+    done: dict = {}
+    out = []
+    for k, (K, M) in enumerate(zip(Ks, Ms)):
+        key = (id(K), id(M))
+        if key in done:
+            out.append(done[key])
+            continue
+        cplx = be.is_complex(K.dtype) or (M is not None and be.is_complex(M.dtype))
+        Kd = be.astype(K, be.double(cplx))
+        Md = None if M is None else be.astype(M, be.double(cplx))
+        if sym:
+            Kh = (Kd + be.H(Kd)) * 0.5
+            if Md is None:
+                lam, W = xp.linalg.eigh(Kh)
+            else:
+                lam, W = be.eigh_pencil(Kh, (Md + be.H(Md)) * 0.5, f"masses[{k}]",
+                                        tuple(M.shape))
+            mode = (lam, be.H(W), W)
+        else:
+            lam, V = be.eig(Kd, Md)
+            mode = (lam, xp.linalg.inv(V if Md is None else be.astype(Md, V.dtype) @ V), V)
+        done[key] = mode
+        out.append(mode)
+    return out
+
+
+def _traced_solve(be: Any, B: Any, modes: list, s: Any, real: bool, check: Any) -> Any:
+    """Transform, divide, transform back, in ``jax.numpy`` (traceable).
+
+    What the solvers raise for cannot be raised on traced values; the result is
+    NaN instead: where an eigenvalue sum is zero to working precision (a
+    singular operator) and, for non-Hermitian modes (``check``: their factors
+    and masses), for every problem whose scaled residual
+    ``‖B - op(X)‖ / (‖op‖ ‖X‖ eps)`` exceeds 30 (an ill-conditioned eigenvector
+    basis).
+    """
+    xp = be.xp
+    d = len(modes)
+    b = B.ndim - d
+    dts = [B.dtype] + [a.dtype for m in modes for a in m]
+    if hasattr(s, "dtype"):
+        dts.append(s.dtype)
+    wd = be.work_dtype(*dts)
+    if isinstance(s, complex):
+        wd = be.complex_of(wd)
+    real_out = real and not be.is_complex(B.dtype) and not isinstance(s, complex) and not (
+        hasattr(s, "dtype") and be.is_complex(s.dtype))
+    Bw = be.astype(B, wd)
+    Y = _times(be, Bw, [(m[1], b + k) for k, m in enumerate(modes)])
+    den = None
+    scale = abs(s) if not hasattr(s, "dtype") else xp.abs(s)
+    for k, (lam, _, _) in enumerate(modes):
+        t = xp.reshape(be.astype(lam, wd), (lam.shape[0],) + (1,) * (d - 1 - k))
+        den = t if den is None else den + t
+        scale = scale + (xp.max(xp.abs(lam)) if lam.shape[0] else 0.0)
+    den = den + s
+    eps = be.eps(be.real_of(wd))
+    den = xp.where(xp.abs(den) > d * eps * scale, den, xp.nan)
+    X = _times(be, Y / den, [(m[2], b + k) for k, m in enumerate(modes)])
+    if real_out and be.is_complex(X.dtype):
+        X = xp.real(X)
+    if check is not None:
+        X = _residual_guard(be, Bw, X, check, s, b, eps)
+    return X
+
+
+def _norm2_bound(xp: Any, A: Any) -> Any:
+    a = xp.abs(A)
+    return xp.sqrt(xp.max(xp.sum(a, axis=0)) * xp.max(xp.sum(a, axis=1)))
+
+
+def _residual_guard(be: Any, B: Any, X: Any, facs: Any, s: Any, b: int, eps: float) -> Any:
+    """``X`` with NaN for the problems whose scaled residual exceeds 30 (traced eig route)."""
+    xp = be.xp
+    Ks, Ms = facs
+    d = len(Ks)
+    Xw = be.astype(X, B.dtype)
+    R = B - _kron_terms(be, Xw, Ks, Ms, b)
+    Z = _times(be, Xw, [(Ms[i], b + i) for i in range(d)])
+    R = R - s * Z
+    axes = tuple(range(b, b + d))
+    nr = xp.sqrt(xp.sum(xp.abs(R) ** 2, axis=axes))
+    nx = xp.sqrt(xp.sum(xp.abs(Xw) ** 2, axis=axes))
+    kn = [_norm2_bound(xp, A) for A in Ks]
+    mn = [1.0 if M is None else _norm2_bound(xp, M) for M in Ms]
+    pm = 1.0
+    for v in mn:
+        pm = pm * v
+    opn = xp.abs(s) * pm if hasattr(s, "dtype") else abs(s) * pm
+    for k in range(d):
+        t = kn[k]
+        for j in range(d):
+            if j != k:
+                t = t * mn[j]
+        opn = opn + t
+    ok = nr <= 30.0 * eps * opn * nx
+    return xp.where(xp.reshape(ok, tuple(ok.shape) + (1,) * d), X, xp.nan)

@@ -735,6 +735,10 @@ def solve_kronsum(
         X = NUMPY.solve_small(B, mats_l, shift, check_finite)
         if X is not None:
             return X
+    X = _autodiff.jax_route(B, mats_l, masses, shift, assume_a, method, check_finite,
+                            KronSumSolver)
+    if X is not None:  # JAX inputs: a jax.custom_vjp solve, traceable
+        return X
     solver = KronSumSolver(mats_l, masses=masses, assume_a=assume_a, method=method,
                            check_finite=check_finite, _stacklevel=3)
     return _solve_once(solver, B, shift, check_finite, overwrite_b)
@@ -814,6 +818,9 @@ def solve_sylvester3d(
         X = NUMPY.solve_small(B, mats, shift, check_finite)
         if X is not None:
             return X
+    X = _autodiff.jax_route(B, mats, None, shift, "auto", method, check_finite, KronSumSolver)
+    if X is not None:  # JAX inputs: a jax.custom_vjp solve, traceable
+        return X
     solver = KronSumSolver(mats, method=method, check_finite=check_finite, _stacklevel=3)
     return _solve_once(solver, B, shift, check_finite, overwrite_b)
 
