@@ -1,17 +1,25 @@
 """``kronsolve bench``: the benchmark report.
 
-Measures the machine's float64 matrix-multiply rate, then a curated set of
-workloads, each method against its baselines in the same run, and prints a table:
-workload, size, method, median time, speed-up over the explicit baseline
-(``np.kron``, the dense solve or fancy indexing) and the share of the machine's
-matrix-multiply rate reached.  The rate is measured at the start and at the end
-of the run, and the higher of the two is used: on a shared machine a single
-measurement that caught a slow moment would inflate every share.
+Measures the machine's float64 matrix-multiply (GEMM) rate, then a curated set
+of workloads over a range of sizes: at each size every alternative (NumPy,
+opt_einsum, SciPy, peer libraries, the explicit dense matrix where it fits in
+memory), then kronsolve, each row printed as soon as it is measured.  A
+kronsolve row carries its speed-up over the fastest alternative measured at
+that size (named) and over forming the explicit matrix.  Every result is checked
+against kronsolve's; the run's memory stays under :data:`MEMORY_CAP` (methods
+that would pass it are skipped, and their rows say so).
+
+The workloads are declared once (:data:`WORKLOADS`) and serve both this report
+and ``benchmarks/bench_workloads.py`` (one pytest-benchmark group per size).
+A case builds its inputs only when :meth:`Case.setup` is called, and a method's
+function only when :attr:`Method.make` is called, so that one size's arrays are
+alive at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import io
 import json
@@ -19,55 +27,74 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from ._timing import gemm_rate, timeit_median
+from ._plot import ALTERNATIVE, EXPLICIT, KRONSOLVE, PART, REFERENCE, caption
+from ._timing import gemm_call
 
 __all__: list[str] = []
 
-DENSE_CAP_BYTES = 2 << 30  # explicit np.kron / dense solves only where the matrix fits
+MEMORY_CAP = 2 * 10**9  # bytes ("2 GB"): the run's peak resident memory stays below it
+_MEMORY_MARGIN = 0.9  # a method starts only if the RSS now plus its estimate stay under 90%
+
+BENCH_EXTRA = 'pip install -e ".[bench]"'
+# module -> (method name, how to install it)
+PEERS = {
+    "pykronecker": ("pykronecker", BENCH_EXTRA),
+    "tensorly": ("tensorly.multi_mode_dot", BENCH_EXTRA),
+    "pyfastkron": ("pyfastkron", "pip install --no-deps pyfastkron  (its NumPy kernels need "
+                                 "neither torch nor torchvision, which it requires)"),
+}
 
 
 @dataclass
 class Method:
+    """One way of computing a case's result.
+
+    ``make(env)`` returns the function to time (inputs bound); ``None`` marks a
+    composite row derived from its ``parts`` (the explicit ``np.kron``: build
+    plus matvec, timed separately).
+    """
+
     name: str
-    fn: Callable[[], Any] | None  # None: not run, see ``note``
-    note: str = ""
-    check: bool = True  # compare the result with the kronsolve result
+    make: Callable[[dict], Callable[[], Any]] | None
+    role: str = ALTERNATIVE
+    check: bool = True  # compare the result with kronsolve's
+    nbytes: float = 0.0  # memory it needs beyond the case's inputs (estimate, bytes)
+    structured: bool = True  # does the structured work (its GEMM share means something)
+    parts: tuple[str, ...] = ()
 
 
 @dataclass
 class Case:
-    workload: str
+    """One size of a workload: inputs built by ``setup()``, the methods that use them."""
+
     size: str
-    x: float  # numeric size, for the plot
+    x: float
     flops: float | None
-    baseline: str | None  # method name (or "a+b") the speed-up is measured against
+    setup: Callable[[], dict]
     methods: list[Method]
+    missing: list[str] = field(default_factory=list)  # peer modules not installed
     tol: float = 1e-8
 
-
-@dataclass
-class Row:
-    workload: str
-    size: str
-    method: str
-    median_s: float | None
-    speedup: float | None = None
-    gemm_share: float | None = None
-    note: str = ""
-    x: float = 0.0
+    @property
+    def kronsolve(self) -> Method:
+        return next(m for m in self.methods if m.role == KRONSOLVE)
 
 
-@dataclass
-class Report:
-    machine: dict = field(default_factory=dict)
-    gemm_rate_flops: float = 0.0
-    rows: list[Row] = field(default_factory=list)
+@dataclass(frozen=True)
+class Workload:
+    key: str  # the name for --workloads
+    title: str  # the plot panel's title and the report's section heading
+    what: str  # what is computed, one line
+    x_label: str  # the quantity on the plot's x-axis
+    sizes: tuple[int, ...]
+    quick: tuple[int, ...]
+    case: Callable[[int], Case]
 
 
 # ------------------------------------------------------------------ peers
@@ -77,266 +104,366 @@ def _have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _missing(name: str, module: str, how: str) -> Method:
-    return Method(name, None, f"not installed ({how})")
+def _quiet_import(module: str, name: str) -> Any:
+    with contextlib.redirect_stdout(io.StringIO()):  # pykronecker announces its backend
+        return getattr(importlib.import_module(module), name)
 
 
-def _kron_peers(F: list[np.ndarray], x: np.ndarray) -> list[Method]:
-    """Peer libraries for ``kron(F) @ x``; missing ones are reported, not dropped."""
-    d = len(F)
-    n = F[0].shape[0]
-    out = []
-    if _have("pykronecker"):
-        with contextlib.redirect_stdout(io.StringIO()):  # it announces its backend
-            from pykronecker import KroneckerProduct
+def _pykronecker(env: dict) -> Callable[[], Any]:
+    if _have("jax"):  # pykronecker then runs on JAX, whose default is float32
+        importlib.import_module("jax").config.update("jax_enable_x64", True)
+    P = _quiet_import("pykronecker", "KroneckerProduct")(env["F"])
+    x = env["x"]
+    # np.asarray waits for JAX's asynchronous result (and is free for a NumPy one)
+    return lambda: np.asarray(P @ x)
 
-        P = KroneckerProduct(F)
-        out.append(Method("pykronecker", lambda: P @ x))
-    else:
-        out.append(_missing("pykronecker", "pykronecker", 'pip install -e ".[bench]"'))
-    if _have("tensorly"):
-        with contextlib.redirect_stdout(io.StringIO()):
-            from tensorly.tenalg import multi_mode_dot
 
-        X = x.reshape((n,) * d)
-        out.append(Method("tensorly.multi_mode_dot", lambda: multi_mode_dot(X, F).reshape(-1)))
-    else:
-        out.append(_missing("tensorly.multi_mode_dot", "tensorly", 'pip install -e ".[bench]"'))
-    if _have("pyfastkron"):
-        try:
-            from pyfastkron import fastkronnumpy as fk
+def _tensorly(env: dict) -> Callable[[], Any]:
+    multi_mode_dot = _quiet_import("tensorly.tenalg", "multi_mode_dot")
+    X, F = env["X"], env["F"]
+    return lambda: multi_mode_dot(X, F).reshape(-1)
 
-            xr = x.reshape(1, -1)
-            # pyfastkron computes x @ kron(F); pass the transposes for kron(F) @ x
-            FT = [np.ascontiguousarray(A.T) for A in F]
-            fk.gemkm(xr, FT)
-            out.append(Method("pyfastkron", lambda: fk.gemkm(xr, FT).reshape(-1)))
-        except Exception as exc:  # pragma: no cover - depends on the install
-            out.append(Method("pyfastkron", None, f"failed: {exc}"[:60]))
-    else:
-        out.append(_missing("pyfastkron", "pyfastkron", "pip install --no-deps pyfastkron"))
-    return out
+
+def _pyfastkron(env: dict) -> Callable[[], Any]:
+    fk = importlib.import_module("pyfastkron.fastkronnumpy")
+    xr = env["x"].reshape(1, -1)
+    # pyfastkron computes x @ kron(F); the transposes give kron(F) @ x
+    FT = [np.ascontiguousarray(A.T) for A in env["F"]]
+    return lambda: fk.gemkm(xr, FT).reshape(-1)
+
+
+_PEER_MAKERS = {"pykronecker": _pykronecker, "tensorly": _tensorly, "pyfastkron": _pyfastkron}
 
 
 # --------------------------------------------------------------- workloads
 
 
-def _matvec_cases(d: int, sizes: list[int], k: int = 0) -> Iterator[Case]:
-    for n in sizes:
-        yield _matvec_case(d, n, k)
+def _dense_kron(F: list[np.ndarray]) -> np.ndarray:
+    D = F[0]
+    for A in F[1:]:
+        D = np.kron(D, A)
+    return D
 
 
-def _matvec_case(d: int, n: int, k: int) -> Case:
-    import opt_einsum
+def _explicit_kron(N: int, k: int) -> list[Method]:
+    """The seed notebook's cell: build ``np.kron`` explicitly, then multiply."""
+    dense = 8.0 * N * N
 
-    import kronsolve as ks
+    def build(env: dict) -> Callable[[], Any]:
+        F = env["F"]
+        return lambda: _dense_kron(F)
 
-    letters = "abcdefgh"
-    if True:
+    def matvec(env: dict) -> Callable[[], Any]:
+        D, x = _dense_kron(env["F"]), env["x"]
+        return lambda: D @ x
+
+    return [
+        Method("np.kron (build)", build, PART, check=False, nbytes=dense, structured=False),
+        Method("np.kron (matvec)", matvec, PART, nbytes=dense + 8.0 * N * max(k, 1),
+               structured=False),
+        Method("np.kron (build + matvec)", None, EXPLICIT, structured=False,
+               parts=("np.kron (build)", "np.kron (matvec)")),
+    ]
+
+
+def _matvec_case(d: int, n: int, k: int = 0) -> Case:
+    N = n**d
+    letters = "abcdefgh"[:d]
+    batch = "z" if k else ""
+    outs = "".join(chr(ord(c) + 8) for c in letters)
+    spec = (letters + batch + "," + ",".join(chr(ord(c) + 8) + c for c in letters)
+            + "->" + outs + batch)
+
+    def setup() -> dict:
+        import opt_einsum
+
         rng = np.random.default_rng(n)
         F = [rng.standard_normal((n, n)) for _ in range(d)]
-        N = n**d
         x = rng.standard_normal((N, k) if k else N)
-        K = ks.kron(*F)
-        ins = letters[:d] + ("z" if k else "")
-        outs = "".join(chr(ord(c) + 8) for c in letters[:d]) + ("z" if k else "")
-        spec = ins + "," + ",".join(chr(ord(c) + 8) + c for c in letters[:d]) + "->" + outs
         X = x.reshape((n,) * d + ((k,) if k else ()))
         expr = opt_einsum.contract_expression(spec, X.shape, *[A.shape for A in F])
-        methods = [
-            Method("kronsolve", lambda K=K, x=x: K @ x),
-            Method("np.einsum(optimal)",
-                   lambda X=X, F=F, spec=spec: np.einsum(spec, X, *F, optimize="optimal")
-                   .reshape(x.shape)),
-            Method("opt_einsum.contract_expression",
-                   lambda X=X, F=F, e=expr: e(X, *F).reshape(x.shape)),
-        ]
-        if N * N * 8 <= DENSE_CAP_BYTES:
-            dense: dict[str, np.ndarray] = {}
+        return {"F": F, "x": x, "X": X, "expr": expr}
 
-            def build(F=F, dense=dense):
-                D = F[0]
-                for A in F[1:]:
-                    D = np.kron(D, A)
-                dense["D"] = D
-                return None
+    def kronsolve_(env: dict) -> Callable[[], Any]:
+        import kronsolve as ks
 
-            build()
-            methods.append(Method("np.kron (build)", build, check=False))
-            methods.append(Method("np.kron (matvec)", lambda dense=dense, x=x: dense["D"] @ x))
-            baseline = "np.kron (build)+np.kron (matvec)"
-        else:
-            too_big = f"dense matrix over {DENSE_CAP_BYTES >> 30} GiB"
-            methods.append(Method("np.kron", None, too_big))
-            baseline = None
-        if not k:
-            methods.extend(_kron_peers(F, x))
-        flops = 2.0 * d * n ** (d + 1) * max(k, 1)
-        name = f"kron matvec d={d}" + (f", {k} rhs" if k else "")
-        return Case(name, f"n={n}", n, flops, baseline, methods)
+        K, x = ks.kron(*env["F"]), env["x"]
+        return lambda: K @ x
+
+    def einsum(env: dict) -> Callable[[], Any]:
+        X, F, shape = env["X"], env["F"], env["x"].shape
+        return lambda: np.einsum(spec, X, *F, optimize="optimal").reshape(shape)
+
+    def contract(env: dict) -> Callable[[], Any]:
+        X, F, e, shape = env["X"], env["F"], env["expr"], env["x"].shape
+        return lambda: e(X, *F).reshape(shape)
+
+    methods = [
+        Method("kronsolve", kronsolve_, KRONSOLVE),
+        Method("np.einsum(optimal)", einsum),
+        Method("opt_einsum.contract_expression", contract),
+    ]
+    missing = []
+    if not k:  # the peers take one vector
+        for module, (name, _) in PEERS.items():
+            if _have(module):
+                methods.append(Method(name, _PEER_MAKERS[module]))
+            else:
+                missing.append(module)
+    methods += _explicit_kron(N, k)
+    return Case(f"n={n}", n, 2.0 * d * n ** (d + 1) * max(k, 1), setup, methods, missing)
 
 
-def _sylvester3d_cases(sizes: list[int]) -> Iterator[Case]:
-    for n in sizes:
-        yield _sylvester3d_case(n)
+def _spd_factor(rng: np.random.Generator, n: int) -> np.ndarray:
+    A = rng.standard_normal((n, n))
+    return A @ A.T / n + np.eye(n)
 
 
 def _sylvester3d_case(n: int) -> Case:
-    import kronsolve as ks
+    N = n**3
 
-    if True:
+    def setup() -> dict:
         rng = np.random.default_rng(n)
-        A = rng.standard_normal((n, n))
-        A = A @ A.T / n + np.eye(n)
-        B = rng.standard_normal((n, n, n))
-        methods = [
-            Method("kronsolve.solve_sylvester3d", lambda A=A, B=B: ks.solve_sylvester3d(B, A))
-        ]
+        return {"A": _spd_factor(rng, n), "B": rng.standard_normal((n, n, n))}
 
-        def handwritten(A=A, B=B):
+    def kronsolve_(env: dict) -> Callable[[], Any]:
+        import kronsolve as ks
+
+        A, B = env["A"], env["B"]
+        return lambda: ks.solve_sylvester3d(B, A)
+
+    def handwritten(env: dict) -> Callable[[], Any]:
+        A, B = env["A"], env["B"]
+
+        def solve():
             S, U = np.linalg.eigh(A)
             X1 = np.einsum("abc,ia,jb,kc->ijk", B, U.T, U.T, U.T, optimize="optimal")
             X1 /= S[:, None, None] + S[None, :, None] + S[None, None, :]
             return np.einsum("abc,ia,jb,kc->ijk", X1, U, U, U, optimize="optimal")
 
-        methods.append(Method("eigh + np.einsum (seed)", handwritten))
-        N = n**3
-        if N * N * 8 <= min(DENSE_CAP_BYTES, 1 << 29):
-            I = np.eye(n)
+        return solve
 
-            def dense_solve(A=A, B=B, I=I):
-                L = (np.kron(np.kron(A, I), I) + np.kron(np.kron(I, A), I)
-                     + np.kron(np.kron(I, I), A))
-                return np.linalg.solve(L, B.ravel()).reshape(B.shape)
+    def dense(env: dict) -> Callable[[], Any]:
+        A, B = env["A"], env["B"]
+        identity = np.eye(n)
 
-            methods.append(Method("np.linalg.solve (assembled)", dense_solve))
-            baseline = "np.linalg.solve (assembled)"
-        else:
-            methods.append(Method("np.linalg.solve (assembled)", None, "n^3 x n^3 too large"))
-            baseline = None
-        flops = 4.0 * 3 * n**4  # two transforms of three mode products
-        return Case("sylvester 3d (A sym.)", f"n={n}", n, flops, baseline, methods)
+        def solve():
+            L = (np.kron(np.kron(A, identity), identity) + np.kron(np.kron(identity, A), identity)
+                 + np.kron(np.kron(identity, identity), A))
+            return np.linalg.solve(L, B.ravel()).reshape(B.shape)
+
+        return solve
+
+    methods = [
+        Method("kronsolve.solve_sylvester3d", kronsolve_, KRONSOLVE),
+        Method("eigh + np.einsum (by hand)", handwritten),
+        # the three Kronecker terms, their sum and LAPACK's copy: about 5 N^2 doubles
+        Method("np.linalg.solve (assembled)", dense, EXPLICIT, nbytes=5 * 8.0 * N * N,
+               structured=False),
+    ]
+    return Case(f"n={n}", n, 4.0 * 3 * n**4, setup, methods)
 
 
-def _sylvester2d_cases(sizes: list[int]) -> Iterator[Case]:
-    import scipy.linalg
-
-    import kronsolve as ks
-
-    for n in sizes:
+def _sylvester2d_case(n: int) -> Case:
+    def setup() -> dict:
         rng = np.random.default_rng(n)
-        a = rng.standard_normal((n, n))
-        a = a @ a.T / n + np.eye(n)
-        b = rng.standard_normal((n, n))
-        b = b @ b.T / n + np.eye(n)
-        q = rng.standard_normal((n, n))
-        methods = [
-            Method("kronsolve.solve_sylvester", lambda a=a, b=b, q=q: ks.solve_sylvester(a, b, q)),
-            Method("scipy.linalg.solve_sylvester",
-                   lambda a=a, b=b, q=q: scipy.linalg.solve_sylvester(a, b, q)),
-        ]
-        yield Case("sylvester 2d (sym.)", f"n={n}", n, 4.0 * 2 * n**3,
-                   "scipy.linalg.solve_sylvester", methods)
+        return {"a": _spd_factor(rng, n), "b": _spd_factor(rng, n),
+                "q": rng.standard_normal((n, n))}
+
+    def kronsolve_(env: dict) -> Callable[[], Any]:
+        import kronsolve as ks
+
+        a, b, q = env["a"], env["b"], env["q"]
+        return lambda: ks.solve_sylvester(a, b, q)
+
+    def scipy_(env: dict) -> Callable[[], Any]:
+        import scipy.linalg
+
+        a, b, q = env["a"], env["b"], env["q"]
+        return lambda: scipy.linalg.solve_sylvester(a, b, q)
+
+    def dense(env: dict) -> Callable[[], Any]:
+        a, b, q = env["a"], env["b"], env["q"]
+        identity = np.eye(n)
+
+        def solve():  # a x + x b = q, row-major: (a (x) I + I (x) b^T) vec(x) = vec(q)
+            L = np.kron(a, identity) + np.kron(identity, b.T)
+            return np.linalg.solve(L, q.ravel()).reshape(q.shape)
+
+        return solve
+
+    methods = [
+        Method("kronsolve.solve_sylvester", kronsolve_, KRONSOLVE),
+        Method("scipy.linalg.solve_sylvester", scipy_),
+        Method("np.linalg.solve (assembled)", dense, EXPLICIT, nbytes=4 * 8.0 * n**4,
+               structured=False),
+    ]
+    return Case(f"n={n}", n, 4.0 * 2 * n**3, setup, methods)
 
 
 def _perfect_shuffle_index(p: int, r: int) -> np.ndarray:
     return np.arange(p * r).reshape(p, r).T.ravel()
 
 
-def _shuffle_cases(sizes: list[int]) -> Iterator[Case]:
-    for m in sizes:
-        yield from _shuffle_case(m)
+def _copy_reference(env: dict) -> Callable[[], Any]:
+    M, out = env["M"], np.empty_like(env["M"])
+    return lambda: np.copyto(out, M)
 
 
-def _shuffle_case(m: int) -> Iterator[Case]:
-    import kronsolve as ks
-
-    if True:
-        p1, r1 = 4, m // 4
-        rng = np.random.default_rng(m)
-        M = rng.standard_normal((m, m))
-        rows = _perfect_shuffle_index(p1, r1)
-        out = np.empty_like(M)
-        methods = [
-            Method("kronsolve.shuffle2", lambda M=M: ks.shuffle2(M, (p1, r1), (p1, r1))),
-            Method("M[perm, :][:, perm] (seed)", lambda M=M, i=rows: M[i, :][:, i]),
-            Method("np.copyto (bandwidth bound)", lambda M=M, o=out: np.copyto(o, M) or o,
-                   check=False),
-        ]
-        yield Case("shuffle2 (rows+cols)", f"{m}x{m}", m, None, "M[perm, :][:, perm] (seed)",
-                   methods, tol=0.0)
-        m1, n1, m2, n2 = 4, 4, m // 4, m // 4
-
-        def seed_rearrange(M=M, m1=m1, n1=n1, m2=m2, n2=n2):
-            return (M.reshape(m2, m1, n2, n1, order="F").transpose(0, 2, 1, 3)
-                    .reshape(m2 * n2, m1, n1, order="F").transpose(1, 2, 0)
-                    .reshape(m1 * n1, m2 * n2, order="F"))
-
-        methods = [
-            Method("kronsolve.rearrange", lambda M=M: ks.rearrange(M, (m1, n1), (m2, n2))),
-            Method("reshape chain (seed RM_2)", seed_rearrange),
-            Method("np.copyto (bandwidth bound)", lambda M=M, o=out: np.copyto(o, M) or o,
-                   check=False),
-        ]
-        yield Case("rearrange", f"{m}x{m}", m, None, "reshape chain (seed RM_2)", methods, tol=0.0)
+def _matrix_setup(m: int) -> Callable[[], dict]:
+    return lambda: {"M": np.random.default_rng(m).standard_normal((m, m))}
 
 
-def _workloads(quick: bool) -> dict[str, Callable[[], Iterator[Case]]]:
-    if quick:
-        return {
-            "matvec-d2": lambda: _matvec_cases(2, [64, 256]),
-            "matvec-d3": lambda: _matvec_cases(3, [8, 16, 32, 64]),
-            "matvec-d4": lambda: _matvec_cases(4, [8]),
-            "matvec-rhs64": lambda: _matvec_cases(3, [16], k=64),
-            "sylvester3d": lambda: _sylvester3d_cases([8, 12, 32, 64]),
-            "sylvester2d": lambda: _sylvester2d_cases([64, 256]),
-            "shuffle": lambda: _shuffle_cases([1024]),
-        }
-    return {
-        "matvec-d2": lambda: _matvec_cases(2, [64, 128, 256, 512, 1024]),
-        "matvec-d3": lambda: _matvec_cases(3, [8, 16, 25, 32, 64, 96, 128]),
-        "matvec-d4": lambda: _matvec_cases(4, [8, 12, 16, 24]),
-        "matvec-rhs64": lambda: _matvec_cases(3, [16, 32], k=64),
-        "sylvester3d": lambda: _sylvester3d_cases([8, 12, 16, 32, 64, 128, 192]),
-        "sylvester2d": lambda: _sylvester2d_cases([64, 128, 256, 512]),
-        "shuffle": lambda: _shuffle_cases([1024, 4000]),
-    }
+def _shuffle2_case(m: int) -> Case:
+    p, r = 4, m // 4
+
+    def kronsolve_(env: dict) -> Callable[[], Any]:
+        import kronsolve as ks
+
+        M = env["M"]
+        return lambda: ks.shuffle2(M, (p, r), (p, r))
+
+    def fancy(env: dict) -> Callable[[], Any]:
+        M, i = env["M"], _perfect_shuffle_index(p, r)
+        return lambda: M[i, :][:, i]
+
+    size = 8.0 * m * m
+    methods = [
+        Method("kronsolve.shuffle2", kronsolve_, KRONSOLVE, nbytes=size),
+        Method("M[perm, :][:, perm] (indexing)", fancy, nbytes=2 * size),
+        Method("np.copyto (a plain copy)", _copy_reference, REFERENCE, check=False, nbytes=size),
+    ]
+    return Case(f"{m}x{m}", m, None, _matrix_setup(m), methods, tol=0.0)
 
 
-WORKLOAD_NAMES = tuple(_workloads(True))
+def _rearrange_case(m: int) -> Case:
+    m1 = n1 = 4
+    m2 = n2 = m // 4
+
+    def kronsolve_(env: dict) -> Callable[[], Any]:
+        import kronsolve as ks
+
+        M = env["M"]
+        return lambda: ks.rearrange(M, (m1, n1), (m2, n2))
+
+    def chain(env: dict) -> Callable[[], Any]:
+        M = env["M"]  # the seed notebook's RM_2 reshape chain
+
+        return lambda: (M.reshape(m2, m1, n2, n1, order="F").transpose(0, 2, 1, 3)
+                        .reshape(m2 * n2, m1, n1, order="F").transpose(1, 2, 0)
+                        .reshape(m1 * n1, m2 * n2, order="F"))
+
+    size = 8.0 * m * m
+    methods = [
+        Method("kronsolve.rearrange", kronsolve_, KRONSOLVE, nbytes=size),
+        Method("reshape/transpose chain", chain, nbytes=2 * size),
+        Method("np.copyto (a plain copy)", _copy_reference, REFERENCE, check=False, nbytes=size),
+    ]
+    return Case(f"{m}x{m}", m, None, _matrix_setup(m), methods, tol=0.0)
 
 
-# ------------------------------------------------------------------ running
+_N_LABEL = "n (factors n × n)"
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("matvec-d2", "Kronecker matvec, d = 2", "y = kron(A1, A2) @ x, random n x n factors",
+             _N_LABEL + ", x of length n²", (32, 64, 96, 128, 256, 512, 1024), (32, 64, 256),
+             lambda n: _matvec_case(2, n)),
+    Workload("matvec-d3", "Kronecker matvec, d = 3",
+             "y = kron(A1, A2, A3) @ x, random n x n factors", _N_LABEL + ", x of length n³",
+             (8, 12, 16, 20, 25, 32, 48, 64, 96, 128), (8, 16, 32, 64),
+             lambda n: _matvec_case(3, n)),
+    Workload("matvec-d4", "Kronecker matvec, d = 4",
+             "y = kron(A1, A2, A3, A4) @ x, random n x n factors", _N_LABEL + ", x of length n⁴",
+             (4, 6, 8, 10, 16, 24, 32), (4, 8, 16), lambda n: _matvec_case(4, n)),
+    Workload("matvec-rhs64", "Kronecker matvec, d = 3, 64 right-hand sides",
+             "Y = kron(A1, A2, A3) @ X, X of shape (n³, 64)", _N_LABEL + ", X of shape (n³, 64)",
+             (8, 12, 16, 20, 24, 32), (8, 16), lambda n: _matvec_case(3, n, 64)),
+    Workload("sylvester3d", "3-D Sylvester solve (symmetric A)",
+             "X x1 A + X x2 A + X x3 A = B, B of shape (n, n, n)", _N_LABEL + ", N = n³ unknowns",
+             (8, 12, 16, 24, 32, 64, 128, 192), (8, 16, 32, 64), _sylvester3d_case),
+    Workload("sylvester2d", "2-D Sylvester solve (symmetric a ≠ b)", "a X + X b = q",
+             _N_LABEL + ", N = n² unknowns", (32, 64, 128, 256, 512), (32, 64, 256),
+             _sylvester2d_case),
+    Workload("shuffle2", "Perfect shuffle of rows and columns",
+             "shuffle2(M, (4, m/4), (4, m/4)), an m x m float64 matrix", "m (matrix m × m)",
+             (256, 1024, 2048, 4000), (256, 1024), _shuffle2_case),
+    Workload("rearrange", "Van Loan–Pitsianis rearrangement",
+             "rearrange(M, (4, 4), (m/4, m/4)), an m x m float64 matrix", "m (matrix m × m)",
+             (256, 1024, 2048, 4000), (256, 1024), _rearrange_case),
+)
+WORKLOAD_NAMES = tuple(w.key for w in WORKLOADS)
 
 
-def _progress(i: int, total: int, label: str, stream) -> None:
-    if stream is None:
-        return
-    width = 24
-    done = int(width * i / max(total, 1))
-    stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{total} {label[:50]:<50}")
-    stream.flush()
-    if i == total:
-        stream.write("\n")
+# ------------------------------------------------------------------ measuring
 
 
-def _machine() -> dict:
-    info = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-    }
+@dataclass(frozen=True)
+class Settings:
+    budget: float  # seconds of timed calls per method (about)
+    samples: int
+    max_time: float  # a slow method stops after this many seconds (at least 3 samples)
+    gemm_n: int
+
+
+QUICK = Settings(budget=0.1, samples=5, max_time=0.8, gemm_n=1024)
+FULL = Settings(budget=0.5, samples=7, max_time=4.0, gemm_n=2048)
+
+
+def _samples(fn: Callable[[], Any], s: Settings, keep: bool) -> tuple[list[float], Any]:
+    """Per-call times of ``s.samples`` samples, each averaging enough calls to last
+    ``s.budget / s.samples``, after one untimed call (whose result is returned if ``keep``)."""
+    t0 = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - t0
+    if not keep:
+        result = None
+    inner = max(1, int(s.budget / s.samples / max(first, 1e-9)))
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < s.samples:
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+        if len(times) >= 3 and time.perf_counter() - start > s.max_time:
+            break
+    return times, result
+
+
+def _status_bytes(field_name: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM) in bytes; None off Linux."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return info
+    return None
+
+
+def _maxrss_bytes() -> int:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r if sys.platform == "darwin" else r * 1024
+
+
+def _rss_now() -> int:
+    return _status_bytes("VmRSS") or _maxrss_bytes()
+
+
+def _peak_rss() -> int:
+    return _status_bytes("VmHWM") or _maxrss_bytes()
+
+
+def _reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS counter (Linux), so that a row's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def _close(a: Any, b: Any, tol: float) -> bool:
@@ -349,147 +476,363 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     return bool(np.abs(a - b).max() <= tol * scale) if a.size else True
 
 
-def run(selected: list[str], quick: bool, progress=sys.stderr) -> Report:
-    """Run the selected workloads; return every figure."""
-    report = Report(machine=_machine())
-    gemm_n = 1024 if quick else 2048
-    rate = gemm_rate(gemm_n)
-    min_time = 0.03 if quick else 0.15
-    max_time = 1.0 if quick else 6.0
-    repeat = 3 if quick else 5
-    wl = _workloads(quick)
-    if any(name.startswith("sylvester") for name in selected):
-        # Steady state, as in a long-running process: the compiled tier of small
-        # eigendecompositions loaded (a process loads it by itself once small
-        # LAPACK decompositions have taken about as long; see _smalleig).
-        from . import _smalleig
+def _gemm_rate(n: int) -> float:
+    """float64 ``A @ B`` rate (flop/s): the best of 5 samples, the machine at its best."""
+    fn, flops = gemm_call(n)
+    times, _ = _samples(fn, Settings(budget=0.5, samples=5, max_time=2.0, gemm_n=n), False)
+    return flops / min(times)
 
-        _smalleig._get_kernel()
-    cases = [c for name in selected for c in wl[name]()]
-    total = sum(len(c.methods) for c in cases)
-    i = 0
-    for case in cases:
-        times: dict[str, float] = {}
-        ref = None
-        for m in case.methods:
-            _progress(i, total, f"{case.workload} {case.size} {m.name}", progress)
-            i += 1
-            row = Row(case.workload, case.size, m.name, None, note=m.note, x=case.x)
-            report.rows.append(row)
-            if m.fn is None:
-                continue
-            try:
-                result = m.fn()
-            except Exception as exc:  # a peer failing is reported, not fatal
-                row.note = f"failed: {type(exc).__name__}: {exc}"[:80]
-                continue
-            if ref is None:
-                ref = result
-            elif m.check and not _close(result, ref, case.tol):
-                row.note = "RESULT DIFFERS from kronsolve"
-            t = timeit_median(m.fn, min_time=min_time, repeat=repeat, max_time=max_time)
-            row.median_s = t
-            times[m.name] = t
-            if case.flops is not None and m.check:
-                row.gemm_share = case.flops / t  # flop/s for now; a share below
-        base = None
-        if case.baseline is not None:
-            parts = case.baseline.split("+")
-            if all(p in times for p in parts):
-                base = sum(times[p] for p in parts)
-        for row in report.rows:
-            if row.workload == case.workload and row.size == case.size and row.median_s:
-                if base is not None:
-                    row.speedup = base / row.median_s
-    rate = max(rate, gemm_rate(gemm_n))  # again at the end: the higher of the two
-    report.gemm_rate_flops = rate
-    for row in report.rows:
-        if row.gemm_share is not None:
-            row.gemm_share /= rate
-    _progress(total, total, "done", progress)
+
+# ------------------------------------------------------------------ the report
+
+
+@dataclass
+class Row:
+    workload: str  # the workload's key
+    size: str
+    x: float
+    method: str
+    role: str
+    median_s: float | None = None
+    q1_s: float | None = None
+    q3_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    samples: int = 0
+    speedup: float | None = None  # kronsolve rows: over the fastest alternative ...
+    baseline: str = ""  # ... which is this one
+    speedup_explicit: float | None = None  # kronsolve rows: over the explicit matrix
+    gemm_share: float | None = None
+    peak_rss_bytes: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    quick: bool = False
+    machine: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    gemm_rate_flops: float = 0.0
+    gemm_rate_end_flops: float = 0.0
+    gemm_n: int = 0
+    memory_cap_bytes: int = MEMORY_CAP
+    peak_rss_bytes: int = 0
+    total_s: float = 0.0
+    not_installed: dict = field(default_factory=dict)  # module -> install command
+    workloads: list = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def differs(self) -> list[Row]:
+        return [r for r in self.rows if "DIFFERS" in r.note]
+
+
+def _machine() -> dict:
+    info = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    total = None
+    try:
+        with open("/proc/meminfo") as f:
+            total = next(int(line.split()[1]) * 1024 for line in f
+                         if line.startswith("MemTotal:"))
+    except (OSError, StopIteration):
+        pass
+    info["memory_bytes"] = total
+    return info
+
+
+def _versions() -> dict:
+    from ._version import __version__
+
+    out = {"kronsolve": __version__, "python": platform.python_version()}
+    out["peers"] = {}
+    for pkg in ("numpy", "scipy", "numba", "opt_einsum", *PEERS):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            (out["peers"] if pkg in PEERS else out)[pkg] = importlib.metadata.version(pkg)
+    with contextlib.suppress(Exception):  # the BLAS NumPy uses, as threadpoolctl sees it
+        from threadpoolctl import threadpool_info
+
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        mine = [i for i in blas if "numpy" in i.get("filepath", "")] or blas
+        if mine:
+            out["blas"] = (f"{mine[0]['internal_api']} {mine[0].get('version', '')}, "
+                           f"{mine[0]['num_threads']} threads")
+    return out
+
+
+def _fmt_time(t: float | None, unit: tuple[str, float] | None = None) -> str:
+    if t is None:
+        return "-"
+    name, scale = unit or _unit(t)
+    return f"{t / scale:.3g} {name}"
+
+
+def _unit(t: float) -> tuple[str, float]:
+    for name, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return name, scale
+    return "ns", 1e-9
+
+
+def _fmt_ratio(r: float | None) -> str:
+    if r is None:
+        return ""
+    if r >= 100:
+        return f"{r:,.0f}x"
+    return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x"
+
+
+def _fmt_bytes(b: float | None) -> str:
+    if b is None:
+        return ""
+    return f"{b / 1e9:.3g} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn in place; only on a terminal."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO = sys.stderr):
+        self.total, self.done, self.text = total, 0, ""
+        self.stream = stream
+        self.on = enabled and stream.isatty()
+        self.t0 = time.perf_counter()
+
+    def show(self, text: str | None = None) -> None:
+        if text is not None:
+            self.text = text
+        if not self.on:
+            return
+        width = 20
+        k = int(width * self.done / max(self.total, 1))
+        elapsed = time.perf_counter() - self.t0
+        self.stream.write(f"\r\033[K[{'#' * k}{'.' * (width - k)}] {self.done}/{self.total} "
+                          f"sizes, {elapsed:.0f} s: {self.text[:60]}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.on:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+_COLUMNS = (("size", 9), ("method", 31), ("median", 9), ("IQR (25-75%)", 15),
+            ("speed-up", 9), ("vs explicit", 11), ("GEMM", 5), ("peak RSS", 8), ("note", 0))
+
+
+class _Table:
+    """The report's text table, written row by row as the figures arrive."""
+
+    def __init__(self, out: TextIO, progress: _Progress):
+        self.out, self.progress = out, progress
+
+    def write(self, text: str) -> None:
+        self.progress.clear()
+        self.out.write(text + "\n")
+        self.out.flush()
+        self.progress.show()
+
+    def header(self, report: Report) -> None:
+        data = {"machine": report.machine, "versions": report.versions, "gemm_n": report.gemm_n,
+                "gemm_rate_gflops": report.gemm_rate_flops / 1e9}
+        s = QUICK if report.quick else FULL
+        self.write(
+            f"kronsolve bench{' --quick' if report.quick else ''}: {caption(data)}\n"
+            f"median: of up to {s.samples} samples, each averaging enough calls to last "
+            f"{1e3 * s.budget / s.samples:.0f} ms (at least one); IQR: the samples' 25th to "
+            "75th percentile\n"
+            "speed-up: kronsolve's over the fastest alternative at that size (named in the "
+            "note); vs explicit: over forming the explicit matrix (np.kron build + matvec, or "
+            "the assembled dense solve) where it fits\n"
+            "GEMM: the flop rate reached as a share of the GEMM rate above; peak RSS: the "
+            f"process's peak memory while the row ran (the run stays under "
+            f"{MEMORY_CAP / 1e9:.0f} GB); every result is checked against kronsolve's")
+
+    def section(self, wl: Workload) -> None:
+        names = "  ".join(f"{h:<{w}}" for h, w in _COLUMNS).rstrip()
+        rule = "  ".join("-" * (w or 4) for _, w in _COLUMNS)
+        self.write(f"\n{wl.title}: {wl.what}\n{names}\n{rule}")
+
+    def row(self, r: Row) -> None:
+        unit = _unit(r.median_s) if r.median_s else None
+        iqr = ("" if r.q1_s is None else
+               f"{r.q1_s / unit[1]:.3g}-{_fmt_time(r.q3_s, unit)}")
+        cells = (r.size, r.method, _fmt_time(r.median_s), iqr, _fmt_ratio(r.speedup),
+                 _fmt_ratio(r.speedup_explicit),
+                 "" if r.gemm_share is None else f"{r.gemm_share:.0%}",
+                 _fmt_bytes(r.peak_rss_bytes), r.note)
+        line = "  ".join(f"{c:<{w}}" if w else c
+                         for c, (_, w) in zip(cells, _COLUMNS)).rstrip()
+        self.write(line)
+
+
+def _fill_stats(row: Row, times: list[float]) -> None:
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    row.median_s, row.q1_s, row.q3_s = float(med), float(q1), float(q3)
+    row.min_s, row.max_s, row.samples = min(times), max(times), len(times)
+
+
+def _sum_parts(row: Row, parts: list[Row]) -> None:
+    """A composite's figures: the sums of its parts' (a bound on the spread, not a sample)."""
+    for attr in ("median_s", "q1_s", "q3_s", "min_s", "max_s"):
+        setattr(row, attr, sum(getattr(p, attr) for p in parts))
+    row.samples = min(p.samples for p in parts)
+    row.peak_rss_bytes = max(p.peak_rss_bytes or 0 for p in parts) or None
+    row.note = "the sum of its two parts above"
+
+
+def _too_big(m: Method) -> str | None:
+    """Why ``m`` is not run: the memory it needs would take the run past the cap."""
+    if _rss_now() + m.nbytes <= _MEMORY_MARGIN * MEMORY_CAP:
+        return None
+    what = "the explicit matrix" if m.role in (PART, EXPLICIT) else "it"
+    return (f"skipped: {what} needs about {_fmt_bytes(m.nbytes)}, over the run's "
+            f"{MEMORY_CAP / 1e9:.0f} GB memory cap")
+
+
+def _run_method(m: Method, fn_env: dict, row: Row, s: Settings, ref: Any, tol: float) -> None:
+    """Time one method into ``row`` (checking its result against ``ref``), or say why not."""
+    too_big = _too_big(m)
+    if too_big:
+        row.note = too_big
+        return
+    _reset_peak_rss()
+    try:
+        fn = m.make(fn_env)
+        keep = m.check and m.role != KRONSOLVE
+        times, result = _samples(fn, s, keep)
+    except Exception as exc:  # a peer failing is reported, not fatal
+        row.note = f"failed: {type(exc).__name__}: {exc}"[:100]
+        return
+    finally:
+        row.peak_rss_bytes = _peak_rss()
+    _fill_stats(row, times)
+    if keep and not _close(result, ref, tol):
+        row.note = "RESULT DIFFERS from kronsolve's"
+
+
+def _run_case(wl: Workload, case: Case, s: Settings, report: Report, table: _Table) -> None:
+    env = case.setup()
+    ks_method = case.kronsolve
+    ref = ks_method.make(env)()  # the reference result (and kronsolve's first call)
+    rows: dict[str, Row] = {}
+    too_big = {m.name: _too_big(m) for m in case.methods if m.role == PART}
+    # the alternatives first, kronsolve last: its row then names the fastest of them
+    for m in [m for m in case.methods if m is not ks_method] + [ks_method]:
+        if too_big.get(m.name):
+            continue  # the composite's row says why
+        row = Row(wl.key, case.size, case.x, m.name, m.role)
+        rows[m.name] = row
+        if m.make is None:
+            parts = [rows.get(p) for p in m.parts]
+            if all(p and p.median_s for p in parts):
+                _sum_parts(row, parts)
+            else:
+                row.note = next(filter(None, [too_big.get(p) for p in m.parts]), None) or (
+                    "not run: " + "; ".join(p.note for p in parts if p and p.note))
+        else:
+            _run_method(m, env, row, s, ref, case.tol)
+        if row.median_s and case.flops and m.structured and m.role in (KRONSOLVE, ALTERNATIVE):
+            row.gemm_share = case.flops / row.median_s / report.gemm_rate_flops
+        if m is ks_method and row.median_s:
+            _speedups(row, rows.values())
+        report.rows.append(row)
+        report.peak_rss_bytes = max(report.peak_rss_bytes, row.peak_rss_bytes or 0)
+        table.row(row)
+    del env, ref
+
+
+def _speedups(ks_row: Row, rows: Iterable[Row]) -> None:
+    alternatives = [r for r in rows if r.role in (ALTERNATIVE, EXPLICIT) and r.median_s]
+    if alternatives:
+        best = min(alternatives, key=lambda r: r.median_s)
+        ks_row.speedup = best.median_s / ks_row.median_s
+        ks_row.baseline = best.method
+        ks_row.note = f"over {best.method}" + (ks_row.note and f"; {ks_row.note}")
+    explicit = [r for r in alternatives if r.role == EXPLICIT]
+    if explicit:
+        ks_row.speedup_explicit = explicit[0].median_s / ks_row.median_s
+
+
+def run(selected: list[str], quick: bool, out: TextIO = sys.stdout,
+        progress: bool = True) -> Report:
+    """Run the selected workloads, printing each row as it is measured; return every figure."""
+    t_start = time.perf_counter()
+    s = QUICK if quick else FULL
+    wls = [w for w in WORKLOADS if w.key in selected]
+    bar = _Progress(sum(len(w.quick if quick else w.sizes) for w in wls), progress)
+    table = _Table(out, bar)
+    report = Report(quick=quick, machine=_machine(), versions=_versions(), gemm_n=s.gemm_n)
+    bar.show(f"the GEMM rate (A @ B, n = {s.gemm_n})")
+    report.gemm_rate_flops = _gemm_rate(s.gemm_n)
+    table.header(report)
+    loaded_small_eigh = False
+    for wl in wls:
+        report.workloads.append({"key": wl.key, "title": wl.title, "what": wl.what,
+                                 "x_label": wl.x_label})
+        table.section(wl)
+        if wl.key.startswith("sylvester") and not loaded_small_eigh:
+            # steady state, as in a long-running process: the compiled tier of small
+            # eigendecompositions loaded (a process loads it by itself once small
+            # LAPACK decompositions have taken about as long; see _smalleig)
+            from . import _smalleig
+
+            _smalleig._get_kernel()
+            loaded_small_eigh = True
+        for n in (wl.quick if quick else wl.sizes):
+            case = wl.case(n)
+            for module in case.missing:
+                report.not_installed[module] = PEERS[module][1]
+            bar.show(f"{wl.title}, {case.size}")
+            _run_case(wl, case, s, report, table)
+            bar.done += 1
+    bar.show("the GEMM rate again")
+    report.gemm_rate_end_flops = _gemm_rate(s.gemm_n)
+    report.peak_rss_bytes = max(report.peak_rss_bytes, _peak_rss())
+    report.total_s = time.perf_counter() - t_start
+    bar.clear()
     return report
 
 
-def _fmt_time(t: float | None) -> str:
-    if t is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if t >= scale:
-            return f"{t / scale:.3g} {unit}"
-    return f"{t / 1e-9:.3g} ns"
+def report_dict(report: Report) -> dict:
+    """The report as plain data (the JSON file's content, the plot's input)."""
+    d = asdict(report)
+    d["gemm_rate_gflops"] = d.pop("gemm_rate_flops") / 1e9
+    d["gemm_rate_end_gflops"] = d.pop("gemm_rate_end_flops") / 1e9
+    return d
 
 
-def format_table(report: Report) -> str:
-    """The report as a fixed-width text table."""
-    head = ("workload", "size", "method", "median", "speed-up", "GEMM share", "note")
-    lines = []
-    for r in report.rows:
-        lines.append((
-            r.workload, r.size, r.method, _fmt_time(r.median_s),
-            "-" if r.speedup is None else f"{r.speedup:,.3g}x",
-            "-" if r.gemm_share is None else f"{r.gemm_share:.0%}",
-            r.note,
-        ))
-    widths = [max(len(h), *(len(row[j]) for row in lines)) if lines else len(h)
-              for j, h in enumerate(head)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [
-        f"machine: {report.machine.get('cpu', report.machine.get('processor'))}, "
-        f"{report.machine.get('cpus')} CPUs; float64 GEMM rate "
-        f"{report.gemm_rate_flops / 1e9:.1f} GFLOP/s (the higher of the start and the end)",
-        "speed-up: over explicit np.kron (build + matvec), the dense solve, SciPy's "
-        "solve_sylvester or NumPy fancy indexing, in the same run",
+def _footer(report: Report) -> str:
+    lines = [
         "",
-        fmt.format(*head).rstrip(),
-        fmt.format(*("-" * w for w in widths)),
+        f"peak memory (RSS) of the run: {_fmt_bytes(report.peak_rss_bytes)} (cap "
+        f"{MEMORY_CAP / 1e9:.0f} GB; rows that would pass it were skipped and say so)",
+        f"GEMM rate at the end: {report.gemm_rate_end_flops / 1e9:.0f} GFLOP/s (at the start "
+        f"{report.gemm_rate_flops / 1e9:.0f}, which the GEMM shares use)",
     ]
-    prev = None
-    for row, r in zip(lines, report.rows):
-        if prev is not None and (r.workload, r.size) != prev:
-            out.append("")
-        prev = (r.workload, r.size)
-        out.append(fmt.format(*row).rstrip())
-    return "\n".join(out)
+    if report.not_installed:
+        lines.append("peers not installed (left out of every row):")
+        by_cmd: dict[str, list[str]] = {}
+        for module, cmd in report.not_installed.items():
+            by_cmd.setdefault(cmd, []).append(module)
+        lines += [f"  {', '.join(mods)}: {cmd}" for cmd, mods in by_cmd.items()]
+    bad = report.differs
+    if bad:
+        lines.append(f"ERROR: {len(bad)} results differ from kronsolve's: "
+                     + "; ".join(f"{r.workload} {r.size} {r.method}" for r in bad))
+    lines.append(f"total time {report.total_s:.1f} s")
+    return "\n".join(lines)
 
 
-def write_json(report: Report, path: str) -> None:
-    data = {
-        "machine": report.machine,
-        "gemm_rate_gflops": report.gemm_rate_flops / 1e9,
-        "rows": [asdict(r) for r in report.rows],
-    }
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
+# ------------------------------------------------------------------ the command
 
 
-def write_plot(report: Report, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    workloads = list(dict.fromkeys(r.workload for r in report.rows))
-    cols = min(3, len(workloads))
-    rows = (len(workloads) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    for ax, wl in zip(axes.flat, workloads):
-        sel = [r for r in report.rows if r.workload == wl and r.speedup is not None]
-        for method in dict.fromkeys(r.method for r in sel):
-            pts = sorted((r.x, r.speedup) for r in sel if r.method == method)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(wl)
-        ax.set_xlabel("size (n)")
-        ax.set_ylabel("speed-up over baseline")
-        ax.grid(True, which="both", alpha=0.3)
-        if sel:
-            ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(workloads):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+DEFAULT_JSON = "kronsolve-bench.json"
 
 
 def _check_writable(path: str) -> str | None:
@@ -507,6 +850,13 @@ def _check_writable(path: str) -> str | None:
     return None
 
 
+def plot_path(args) -> str | None:
+    """Where the plot goes: ``--plot``, else next to the JSON file; None with ``--no-plot``."""
+    if args.no_plot:
+        return None
+    return args.plot or os.path.splitext(args.json)[0] + ".png"
+
+
 def main_bench(args) -> int:
     """Entry point of ``kronsolve bench`` (``args`` from argparse)."""
     if args.workloads:
@@ -518,28 +868,36 @@ def main_bench(args) -> int:
             return 2
     else:
         selected = list(WORKLOAD_NAMES)
-    for opt in ("json", "plot"):
-        path = getattr(args, opt)
-        if path:
-            problem = _check_writable(path)
-            if problem:
-                print(f"kronsolve bench: --{opt}: {problem}", file=sys.stderr)
-                return 2
-    if args.plot and not _have("matplotlib"):
-        print("kronsolve bench: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+    if args.plot and args.no_plot:
+        print("kronsolve bench: --plot and --no-plot contradict each other", file=sys.stderr)
         return 2
-    t0 = time.perf_counter()
-    report = run(selected, args.quick, progress=None if args.no_progress else sys.stderr)
-    print(format_table(report))
-    print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
-    try:
-        if args.json:
-            write_json(report, args.json)
-            print(f"figures written to {args.json}")
+    png = plot_path(args)
+    for opt, path in (("json", args.json), ("plot", png)):
+        problem = path and _check_writable(path)
+        if problem:
+            print(f"kronsolve bench: --{opt}: {problem}", file=sys.stderr)
+            return 2
+    plot_skipped = None
+    if png and not _have("matplotlib"):
         if args.plot:
-            write_plot(report, args.plot)
-            print(f"plot written to {args.plot}")
+            print(f"kronsolve bench: --plot needs matplotlib ({BENCH_EXTRA})", file=sys.stderr)
+            return 2
+        png, plot_skipped = None, f"plot not written: matplotlib is not installed ({BENCH_EXTRA})"
+    report = run(selected, args.quick, progress=not args.no_progress)
+    print(_footer(report))
+    data = report_dict(report)
+    try:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+        print(f"figures written to {args.json}")
+        if png:
+            from ._plot import write_plot
+
+            write_plot(data, png)
+            print(f"plot written to {png}")
+        elif plot_skipped:
+            print(plot_skipped)
     except OSError as exc:
         print(f"kronsolve bench: cannot write the output: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if report.differs else 0
