@@ -283,13 +283,13 @@ def _torch_call(prob: _Problem, be: Any, B: Any, shift: Any) -> Any:
     return _torch_function().apply(prob, be, B, shift, *_factor_inputs(prob, be, B))
 
 
-_TORCH_FN: list = []
+_TORCH_FN: dict = {}  # the autograd Functions, made on first use
 
 
 def _torch_function() -> Any:
     """The autograd Function (made on first use: torch is imported only then)."""
-    if _TORCH_FN:
-        return _TORCH_FN[0]
+    if "solve" in _TORCH_FN:
+        return _TORCH_FN["solve"]
     import torch
 
     class KronSumSolve(torch.autograd.Function):
@@ -326,7 +326,7 @@ def _torch_function() -> Any:
                 gs = _as_input(be, gs, shift)
             return (None, None, gB, gs, *gmats)
 
-    _TORCH_FN.append(KronSumSolve)
+    _TORCH_FN["solve"] = KronSumSolve
     return KronSumSolve
 
 
@@ -619,3 +619,180 @@ def _residual_guard(be: Any, B: Any, X: Any, facs: Any, s: Any, b: int, eps: flo
         opn = opn + t
     ok = nr <= 30.0 * eps * opn * nx
     return xp.where(xp.reshape(ok, tuple(ok.shape) + (1,) * d), X, xp.nan)
+
+
+# ------------------------------------------------- shifted Kronecker products
+def shifted_tracks(op: Any, *extra: Any) -> bool:
+    """Whether an operation of the ShiftedKronProduct ``op`` needs the implicit backward
+    (PyTorch with autograd on and a factor, the shift, ``diag`` or ``extra`` requiring it)."""
+    if op._backend.name != "torch":
+        return False
+    import torch
+
+    if not torch.is_grad_enabled():
+        return False
+    return any(getattr(a, "requires_grad", False)
+               for a in (*op.kron.factors, op.shift, *(op.diag or ()), *extra))
+
+
+def _shifted_inputs(op: Any) -> list:
+    return [op.shift if hasattr(op.shift, "dtype") else None, *op.kron.factors,
+            *(op.diag or ())]
+
+
+def shifted_solve(op: Any, b: Any) -> Any:
+    """``(K + s·D)⁻¹ b`` with the implicit backward (PyTorch)."""
+    return _shifted_functions()[0].apply(op, b, *_shifted_inputs(op))
+
+
+def shifted_logdet(op: Any) -> Any:
+    """``log|det(K + s·D)|`` with the gradient ``tr((K + s·D)⁻¹ d(K + s·D))`` (PyTorch)."""
+    return _shifted_functions()[1].apply(op, *_shifted_inputs(op))
+
+
+def _shifted_adjoint_solve(op: Any, Xbar: Any) -> tuple[Any, Any, int]:
+    """``(K + s·D)⁻ᴴ X̄`` in the operator's tensor layout: ``(G, layout of X̄, offset)``."""
+    from ._layout import as_tensor
+
+    be = op._backend
+    xp = be.xp
+    Xt, off = as_tensor(Xbar, op._ns)
+    eig = op.eigenvalues()
+    if be.is_complex(eig.dtype):
+        eig = xp.conj(eig)
+    if Xt.ndim > off + len(op._ns):
+        eig = xp.reshape(eig, tuple(eig.shape) + (1,))
+    dt = be.result_type(Xt, *op._Qs, eig)
+    modes = list(range(off, off + len(op._ns)))
+    Y = _times(be, be.astype(Xt, dt), list(zip(op._QHs, modes)))
+    return _times(be, Y / eig, list(zip(op._Qs, modes))), Xt, off
+
+
+def _shifted_functions() -> tuple:
+    if "shifted" in _TORCH_FN:
+        return _TORCH_FN["shifted"]
+    import torch
+
+    from ._layout import as_matrix, as_tensor
+
+    def unpack(op: Any, ins: tuple) -> tuple[Any, list, list]:
+        d = len(op._ns)
+        return ins[0], list(ins[1:1 + d]), list(ins[1 + d:])
+
+    def diag_term(be: Any, X: Any, diag: list, off: int, skip: int | None) -> Any:
+        """``X`` times ``d_j`` along every mode ``j != skip``."""
+        xp = be.xp
+        for j, dj in enumerate(diag):
+            if j != skip:
+                shape = [1] * X.ndim
+                shape[off + j] = dj.shape[0]
+                X = X * xp.reshape(be.astype(dj, X.dtype), tuple(shape))
+        return X
+
+    class ShiftedSolve(torch.autograd.Function):
+        """``x = (A1 ⊗ … ⊗ Ad + s·D)⁻¹ b`` with the implicit backward."""
+
+        @staticmethod
+        def forward(ctx: Any, op: Any, b: Any, *ins: Any) -> Any:
+            x = op._solve_plain(b.detach())
+            ctx.op = op
+            ctx.save_for_backward(x)
+            return x
+
+        @staticmethod
+        def backward(ctx: Any, xbar: Any) -> Any:
+            op = ctx.op
+            (x,) = ctx.saved_tensors
+            be = op._backend
+            xp = be.xp
+            s, facs, diag = unpack(op, ctx.needs_input_grad[2:])
+            G, _, off = _shifted_adjoint_solve(op, xbar)
+            X, _ = as_tensor(x, op._ns)
+            d = len(op._ns)
+            gb = as_matrix(G, off, d, op.shape[0]) if ctx.needs_input_grad[1] else None
+            if gb is not None:
+                gb = _as_input(be, xp.reshape(gb, tuple(xbar.shape)), xbar)
+            modes = list(range(off, off + d))
+            gf = []
+            for k, A in enumerate(op.kron.factors):
+                if not facs[k]:
+                    gf.append(None)
+                    continue
+                Y = _times(be, X, [(op.kron.factors[j], modes[j]) for j in range(d) if j != k])
+                gf.append(_as_input(be, -_contract(be, G, Y, modes[k]), A))
+            shift = op.shift
+            gs = None
+            if s:
+                Z = X if op.diag is None else diag_term(be, X, op.diag, off, None)
+                gs = _as_input(be, -xp.sum(G * xp.conj(Z)), shift)
+            gd = []
+            for k, want in enumerate(diag):
+                if not want:
+                    gd.append(None)
+                    continue
+                Z = diag_term(be, X, op.diag, off, k)
+                axes = tuple(i for i in range(G.ndim) if i != modes[k])
+                g = -_conj_shift(shift) * xp.sum(G * xp.conj(Z), axis=axes)
+                gd.append(_as_input(be, g, op.diag[k]))
+            return (None, gb, gs, *gf, *gd)
+
+    class ShiftedLogdet(torch.autograd.Function):
+        """``log|det(A1 ⊗ … ⊗ Ad + s·D)|`` with the trace formula for its gradient."""
+
+        @staticmethod
+        def forward(ctx: Any, op: Any, *ins: Any) -> Any:
+            ctx.op = op
+            return op._logabsdet_plain()
+
+        @staticmethod
+        def backward(ctx: Any, gbar: Any) -> Any:
+            op = ctx.op
+            be = op._backend
+            xp = be.xp
+            s, facs, diag = unpack(op, ctx.needs_input_grad[1:])
+            d = len(op._ns)
+            lams = op.factor_eigenvalues
+            R = 1.0 / op.eigenvalues()  # (n1, ..., nd)
+
+            def others(k: int, with_lams: bool) -> Any:
+                """``Σ`` over the modes ``j != k`` of ``R`` (times ``Π_{j≠k} λ_j``)."""
+                T = R
+                for j in range(d):
+                    if j != k and with_lams:
+                        shape = [1] * d
+                        shape[j] = op._ns[j]
+                        T = T * xp.reshape(be.astype(lams[j], R.dtype), tuple(shape))
+                axes = tuple(j for j in range(d) if j != k)
+                return xp.sum(T, axis=axes) if axes else T
+
+            gf = []
+            for k, A in enumerate(op.kron.factors):
+                if not facs[k]:
+                    gf.append(None)
+                    continue
+                w = others(k, True)
+                w = xp.conj(w) if be.is_complex(w.dtype) else w
+                Q = op._Qs[k]
+                Qw = Q * be.astype(w, Q.dtype if be.is_complex(Q.dtype) else
+                                   be.result_type(Q, w))[None, :]
+                gf.append(_as_input(be, gbar * (Qw @ be.H(be.astype(Q, Qw.dtype))), A))
+            gs = None
+            if s:
+                t = xp.sum(R)
+                gs = _as_input(be, gbar * (xp.conj(t) if be.is_complex(t.dtype) else t),
+                               op.shift)
+            gd = []
+            for k, want in enumerate(diag):
+                if not want:
+                    gd.append(None)
+                    continue
+                u = others(k, False)
+                Q = op._Qs[k]
+                g = (xp.abs(Q) ** 2) @ u
+                g = op.shift * g
+                g = xp.conj(g) if be.is_complex(g.dtype) else g
+                gd.append(_as_input(be, gbar * g, op.diag[k]))
+            return (None, gs, *gf, *gd)
+
+    _TORCH_FN["shifted"] = (ShiftedSolve, ShiftedLogdet)
+    return ShiftedSolve, ShiftedLogdet

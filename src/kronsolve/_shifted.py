@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _autodiff
 from ._backends import NUMPY
 from ._layout import as_matrix, as_tensor, batch_as_columns, columns_as_batch
 from ._spectral import eigh_factors
@@ -290,6 +291,12 @@ class ShiftedKronProduct:
         be = self._backend
         if be is NUMPY:
             return self._solve_numpy(b)
+        if _autodiff.shifted_tracks(self, b):  # implicit backward: no eigh differentiated
+            return _autodiff.shifted_solve(self, self._rhs(b, "b")[1])
+        return self._solve_plain(b)
+
+    def _solve_plain(self, b: Any) -> Any:
+        be = self._backend
         X, b, off = self._rhs(b, "b")
         modes = self._modes(off)
         Y = be.modeprod(X, self._QHs, modes)
@@ -335,6 +342,10 @@ class ShiftedKronProduct:
         X, b, off = self._rhs(b, "b")
         be = self._backend
         xp = be.xp
+        if _autodiff.shifted_tracks(self, b):  # through the differentiable solve
+            w = xp.conj(b) * self.solve(b)
+            w = w if be.is_complex(self.dtype) else xp.real(w)
+            return xp.sum(w, axis=0 if b.ndim == 1 else -2)
         Y = be.modeprod(X, self._QHs, self._modes(off))
         w = xp.abs(Y) ** 2 / self._eig_like(Y, off)
         axes = tuple(self._modes(off))
@@ -347,13 +358,11 @@ class ShiftedKronProduct:
         differentiable with PyTorch).
         """
         be = self._backend
-        xp = be.xp
         eig = self.eigenvalues()
-        logabs = xp.sum(xp.log(xp.abs(eig)))
+        logabs = self._logabsdet()
         lo, hi = self._range()
         if lo > 0 or hi < 0:  # definite: the sign without a pass over the eigenvalues
             sign = 1.0 if lo > 0 or self.shape[0] % 2 == 0 else -1.0
-            logabs = logabs + self._logdet_diag()
             return sign, (np.float64(logabs) if be is NUMPY else logabs)
         host = np.asarray(be.to_host(eig))
         if be.is_complex(eig.dtype):
@@ -362,10 +371,19 @@ class ShiftedKronProduct:
         else:
             sign = 0.0 if np.any(host == 0) else (
                 -1.0 if np.count_nonzero(host < 0) % 2 else 1.0)
-        logabs = logabs + self._logdet_diag()
         if be is NUMPY:
             logabs = np.float64(logabs) if sign != 0 else np.float64(-np.inf)
         return sign, logabs
+
+    def _logabsdet(self) -> Any:
+        """``log|det|`` in the factors' library (PyTorch: the implicit backward)."""
+        if _autodiff.shifted_tracks(self):
+            return _autodiff.shifted_logdet(self)
+        return self._logabsdet_plain()
+
+    def _logabsdet_plain(self) -> Any:
+        xp = self._backend.xp
+        return xp.sum(xp.log(xp.abs(self.eigenvalues()))) + self._logdet_diag()
 
     def _logdet_diag(self) -> Any:
         """``log det(D1 ⊗ ... ⊗ Dd) = Σ_k (N / n_k) Σ log d_k`` (0 without ``diag``)."""
@@ -396,7 +414,7 @@ class ShiftedKronProduct:
                 f"K + shift·I is not positive definite: its eigenvalue at multi-index "
                 f"{idx} is {host.flat[i]:.3g}")
         if be is not NUMPY:
-            return be.xp.sum(be.xp.log(eig)) + self._logdet_diag()  # all positive
+            return self._logabsdet()  # all eigenvalues positive
         flat = eig.reshape(-1)
         step = 1 << 15  # in cache-sized blocks: no temporary of N entries
         return np.float64(sum(float(np.log(flat[i:i + step]).sum())
