@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _smalleig
+from .. import _fused, _smalleig
 from .._eigsums import _BLOCK, _singular_tol, _sums
 from .._validation import (
     _LAPACK_DTYPES,
@@ -39,6 +39,7 @@ from .._validation import (
     _is_sparse,
     _not_finite,
 )
+from . import _transform
 from ._transform import _FRONT_MAX, plan, transform
 from .base import Backend
 
@@ -169,6 +170,38 @@ def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
 
 
 # ------------------------------------------------------- transform primitives
+
+
+_PACKED = "fused factors"  # the key of the packed factors in a plans memo
+_FUSED_PLANS: dict[tuple, Any] = {}
+
+
+def _fused_plan(X: np.ndarray, mats: list, modes: Any) -> Any:
+    """The fused kernel's plan for this product, or None (GEMM schemes; see ``_fused``).
+
+    Only for consecutive modes of dense factors in ``X``'s dtype, once the
+    kernel is compiled for that dtype (until then the GEMM schemes run).
+    """
+    modes = tuple(modes)
+    strategy = _transform._STRATEGY[0]
+    key = (X.shape, tuple([A.shape for A in mats]), modes, X.dtype.char, strategy)
+    p = _FUSED_PLANS.get(key, False)
+    if p is False:
+        p = None
+        b, g = modes[0], len(modes)
+        if (strategy in ("auto", "fused") and modes == tuple(range(b, b + g))
+                and all(A.dtype == X.dtype for A in mats)):
+            p = _fused.fused_plan(prod(X.shape[:b]), X.shape[b:b + g],
+                                  tuple(A.shape[0] for A in mats), prod(X.shape[b + g:]),
+                                  X.dtype.itemsize, force=strategy == "fused")
+            if p is not None:
+                p = p._replace(first=b)
+        if len(_FUSED_PLANS) >= 512:
+            _FUSED_PLANS.clear()
+        _FUSED_PLANS[key] = p
+    if p is not None and not _fused.ready(X.dtype, wait=strategy == "fused"):
+        return None
+    return p
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -579,9 +612,11 @@ class NumpyBackend(Backend):
     # --- tensors -----------------------------------------------------------
     def modeprod(self, X: np.ndarray, mats: list, modes: list[int], out: Any = None,
                  trans: Any = None, plans: dict | None = None) -> np.ndarray:
-        if plans is not None:  # the caller's memo of plans per tensor shape
+        if plans is not None:  # the caller's memo of plans per tensor shape (fixed factors)
             p = plans.get(X.shape)
             if p is not None:
+                if type(p) is _fused.FusedPlan:
+                    return self._run_fused(X, mats, p, out, plans)
                 return self.run(X, mats, p, out, trans)
         if not mats:
             return X.copy()
@@ -589,13 +624,42 @@ class NumpyBackend(Backend):
         for A in mats:
             if type(A) is not np.ndarray:
                 dense = False
-        p = plan(X.shape, tuple([A.shape for A in mats]), tuple(modes), dense=dense,
-                 slabs_ok=True, itemsize=X.dtype.itemsize)
+        p = _fused_plan(X, mats, modes) if dense else None
+        if p is None:
+            p = plan(X.shape, tuple([A.shape for A in mats]), tuple(modes), dense=dense,
+                     slabs_ok=True, itemsize=X.dtype.itemsize)
         if plans is not None:
             if len(plans) > 16:
                 plans.clear()
             plans[X.shape] = p
+        if type(p) is _fused.FusedPlan:
+            return self._run_fused(X, mats, p, out, plans)
         return self.run(X, mats, p, out, trans)
+
+    def _run_fused(self, X: np.ndarray, mats: list, p: Any, out: Any,
+                   plans: dict | None) -> np.ndarray:
+        """Run the fused kernel's plan ``p`` (the packed factors memoized in ``plans``)."""
+        F = None if plans is None else plans.get(_PACKED)
+        if F is None or F.dtype != X.dtype:
+            F = _fused.pack(mats, X.dtype)
+            if plans is not None:
+                plans[_PACKED] = F
+        shape_out = list(X.shape)
+        for A, k in zip(mats, range(p.first, p.first + len(mats))):
+            shape_out[k] = A.shape[0]
+        cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
+        direct = out is not None and out.flags.c_contiguous and not np.may_share_memory(out, cur)
+        if not direct:
+            _check_memory(p.size_out + p.tmp, X.dtype,
+                          f"the product of a tensor of shape {X.shape}")
+        tmp = _work_buffer(0, p.tmp, X.dtype) if p.tmp else None
+        threads = _cores() if p.flops >= _fused._THREADS_MIN_FLOPS else 1
+        Y = _fused.run(cur, F, p, out if direct else None, tmp, threads,
+                       _executor().submit if threads > 1 else None).reshape(shape_out)
+        if out is not None and not direct:
+            out[...] = Y
+            return out
+        return Y
 
     def run(self, X: np.ndarray, mats: list, p: Any, out: Any = None,
             trans: Any = None) -> np.ndarray:
@@ -670,6 +734,11 @@ class NumpyBackend(Backend):
         over the tensor saved.  Returns ``(mats, column sizes, transposes)``.
         """
         limit = 64 if N <= 1024 else 16 if N <= 16384 else 8
+        if _transform._STRATEGY[0] == "fused" or (
+                _transform._STRATEGY[0] == "auto"
+                and max(max(A.shape) for A in factors) <= _fused._MAX_ORDER
+                and _fused.ready(dtype)):
+            limit = 0  # the fused kernel makes one or two passes whatever d: no merging
         merged: list[Any] = []
         for A in factors:
             A = A if A.dtype == dtype else A.astype(dtype)

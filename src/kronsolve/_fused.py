@@ -1,0 +1,657 @@
+"""Fused Kronecker-product kernels for small factors (compiled with Numba).
+
+A product ``(A_1 ⊗ … ⊗ A_d ⊗ I_k) X`` made of ``d`` GEMMs reads and writes the
+whole tensor once per mode, and each GEMM has an inner dimension of only
+``n_j``: for small factors the BLAS runs far below its rate.  The kernels here
+apply several modes to a *block* of the tensor that stays in cache, one mode
+after another, so that the tensor crosses memory once or twice whatever ``d``:
+
+* the modes are split in two groups at ``s``; pass one applies the trailing
+  modes ``s, …, d-1`` to each slab ``X[l, …, c0:c1]`` (``l`` a leading index,
+  ``c0:c1`` a tile of the right-hand sides), pass two the leading modes to
+  each tile of columns of the result;
+* when the whole tensor of one item fits in a block there is one pass
+  (``s = 0``), and items with factors of their own (the spectral-element
+  pattern) are each one block;
+* inside a block each mode is a sum of ``n_j`` scaled rows,
+  ``Y[p, i, q, :] = Σ_j A[i, j] X[p, j, q, :]`` with the inner loop over the
+  contiguous axis, which LLVM vectorizes; four terms are summed per sweep so
+  that each sweep loads four rows for one store.  A mode with no contiguous
+  axis left (the last mode of one vector) runs as ``Y[p, :] = Σ_j X[p, j] Aᵀ[j, :]``.
+
+Blocks are independent, so the passes split them between threads (each with
+its own scratch).  The planning (which split, which tiles, how many threads,
+and whether the fused kernel beats the GEMM schemes at all) is in
+:func:`fused_plan`; the rules are measured ones and live only there.
+
+Nothing is compiled at import: the kernel is built on first use and cached on
+disk (``cache=True``); where Numba is missing or its cache cannot be written
+and compilation fails, callers keep the GEMM schemes.
+"""
+
+from __future__ import annotations
+
+import threading
+from math import prod
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._kernels import _built_once, _compile_cached, _import_numba
+
+__all__: list[str] = []
+
+_state: dict[str, Any] = {"kernel": None}
+_compiled: dict[str, Any] = {}  # dtype name: True, False (failed) or "compiling"
+_lock = threading.Lock()
+
+# A block (bytes) that stays in a core's L2 cache with its two scratch arrays.
+_BLOCK_BYTES = 1 << 18
+# The narrowest tile of columns worth a pass (a vector register's worth)...
+_MIN_TILE = 8
+# ... and the narrowest worth reading at a stride from memory: shorter runs
+# defeat the hardware prefetcher, and a second pass is cheaper.
+_MIN_RUN = 64
+# Factors up to this order: beyond it the GEMM schemes run near the BLAS rate.
+_MAX_ORDER = 64
+# Products of at least this many flops split their blocks between threads
+# (below it, starting a thread costs more than it saves).
+_THREADS_MIN_FLOPS = 4e5
+# meta layout: per mode 4 entries (n, m, offset of A, offset of Aᵀ) in F
+_PER_MODE = 4
+
+
+# ------------------------------------------------------------------ kernels
+# Written in plain Python so that they run (slowly) without Numba; the
+# builder compiles them, inlining the helpers into the entry points.
+
+
+def _sum1_py(dst, do, V, vo, vs, S, so, ss, n, L):
+    """``dst[do:do+L] = Σ_j S[so + j·ss] · V[vo + j·vs : … + L]``: one row.
+
+    Four terms per sweep: four loads and one store per four multiply-adds.
+    """
+    do = _u(do)
+    vo = _u(vo)
+    vs = _u(vs)
+    so = _u(so)
+    ss = _u(ss)
+    n = _u(n)
+    L = _u(L)
+    for c in range(L):
+        dst[do + c] = 0
+    j = _u(0)
+    while j + _u(4) <= n:
+        a0 = S[so + j * ss]
+        a1 = S[so + (j + _u(1)) * ss]
+        a2 = S[so + (j + _u(2)) * ss]
+        a3 = S[so + (j + _u(3)) * ss]
+        v0 = vo + j * vs
+        v1 = v0 + vs
+        v2 = v1 + vs
+        v3 = v2 + vs
+        for c in range(L):
+            dst[do + c] += a0 * V[v0 + c] + a1 * V[v1 + c] + a2 * V[v2 + c] + a3 * V[v3 + c]
+        j += _u(4)
+    while j < n:
+        a0 = S[so + j * ss]
+        v0 = vo + j * vs
+        for c in range(L):
+            dst[do + c] += a0 * V[v0 + c]
+        j += _u(1)
+
+
+def _sum2_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L):
+    """Two rows of :func:`_sum1_py` at once (``do``/``so`` and ``+ dstep``/``+ sstep``).
+
+    The two rows share the loads of ``V``: eight multiply-adds per four loads,
+    the first four terms stored without reading ``dst``.
+    """
+    do = _u(do)
+    do1 = do + _u(dstep)
+    vo = _u(vo)
+    vs = _u(vs)
+    so = _u(so)
+    so1 = so + _u(sstep)
+    ss = _u(ss)
+    n = _u(n)
+    L = _u(L)
+    j = _u(0)
+    if n < _u(4):
+        for c in range(L):
+            dst[do + c] = 0
+            dst[do1 + c] = 0
+    while j + _u(4) <= n:
+        a0 = S[so + j * ss]
+        a1 = S[so + (j + _u(1)) * ss]
+        a2 = S[so + (j + _u(2)) * ss]
+        a3 = S[so + (j + _u(3)) * ss]
+        b0 = S[so1 + j * ss]
+        b1 = S[so1 + (j + _u(1)) * ss]
+        b2 = S[so1 + (j + _u(2)) * ss]
+        b3 = S[so1 + (j + _u(3)) * ss]
+        v0 = vo + j * vs
+        v1 = v0 + vs
+        v2 = v1 + vs
+        v3 = v2 + vs
+        if j == _u(0):
+            for c in range(L):
+                x0 = V[v0 + c]
+                x1 = V[v1 + c]
+                x2 = V[v2 + c]
+                x3 = V[v3 + c]
+                dst[do + c] = a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+                dst[do1 + c] = b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+        else:
+            for c in range(L):
+                x0 = V[v0 + c]
+                x1 = V[v1 + c]
+                x2 = V[v2 + c]
+                x3 = V[v3 + c]
+                dst[do + c] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+                dst[do1 + c] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+        j += _u(4)
+    while j < n:
+        a0 = S[so + j * ss]
+        b0 = S[so1 + j * ss]
+        v0 = vo + j * vs
+        for c in range(L):
+            x0 = V[v0 + c]
+            dst[do + c] += a0 * x0
+            dst[do1 + c] += b0 * x0
+        j += _u(1)
+
+
+def _sums_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows):
+    """``rows`` rows of :func:`_sum1_py`, two at a time."""
+    r = 0
+    while r + 2 <= rows:
+        _sum2(dst, do + r * dstep, dstep, V, vo, vs, S, so + r * sstep, sstep, ss, n, L)
+        r += 2
+    if r < rows:
+        _sum1(dst, do + r * dstep, V, vo, vs, S, so + r * sstep, ss, n, L)
+
+
+def _tile_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n):
+    """A 4 × 8 tile of :func:`_sums_py` (``n ≥ 1``), its 32 sums held in registers.
+
+    Written lane by lane for LLVM's SLP vectorizer, which packs each row's
+    eight sums into vector registers: one load of ``V`` per eight lanes and
+    one broadcast of ``S`` per row, per term.
+    """
+    do = _u(do)
+    dstep = _u(dstep)
+    vo = _u(vo)
+    vs = _u(vs)
+    ss = _u(ss)
+    s0 = _u(so)
+    s1 = s0 + _u(sstep)
+    s2 = s1 + _u(sstep)
+    s3 = s2 + _u(sstep)
+    x0 = V[vo]
+    x1 = V[vo + _u(1)]
+    x2 = V[vo + _u(2)]
+    x3 = V[vo + _u(3)]
+    x4 = V[vo + _u(4)]
+    x5 = V[vo + _u(5)]
+    x6 = V[vo + _u(6)]
+    x7 = V[vo + _u(7)]
+    a = S[s0]
+    c00 = a * x0
+    c01 = a * x1
+    c02 = a * x2
+    c03 = a * x3
+    c04 = a * x4
+    c05 = a * x5
+    c06 = a * x6
+    c07 = a * x7
+    a = S[s1]
+    c10 = a * x0
+    c11 = a * x1
+    c12 = a * x2
+    c13 = a * x3
+    c14 = a * x4
+    c15 = a * x5
+    c16 = a * x6
+    c17 = a * x7
+    a = S[s2]
+    c20 = a * x0
+    c21 = a * x1
+    c22 = a * x2
+    c23 = a * x3
+    c24 = a * x4
+    c25 = a * x5
+    c26 = a * x6
+    c27 = a * x7
+    a = S[s3]
+    c30 = a * x0
+    c31 = a * x1
+    c32 = a * x2
+    c33 = a * x3
+    c34 = a * x4
+    c35 = a * x5
+    c36 = a * x6
+    c37 = a * x7
+    for j in range(_u(1), _u(n)):
+        v = vo + j * vs
+        x0 = V[v]
+        x1 = V[v + _u(1)]
+        x2 = V[v + _u(2)]
+        x3 = V[v + _u(3)]
+        x4 = V[v + _u(4)]
+        x5 = V[v + _u(5)]
+        x6 = V[v + _u(6)]
+        x7 = V[v + _u(7)]
+        a = S[s0 + j * ss]
+        c00 += a * x0
+        c01 += a * x1
+        c02 += a * x2
+        c03 += a * x3
+        c04 += a * x4
+        c05 += a * x5
+        c06 += a * x6
+        c07 += a * x7
+        a = S[s1 + j * ss]
+        c10 += a * x0
+        c11 += a * x1
+        c12 += a * x2
+        c13 += a * x3
+        c14 += a * x4
+        c15 += a * x5
+        c16 += a * x6
+        c17 += a * x7
+        a = S[s2 + j * ss]
+        c20 += a * x0
+        c21 += a * x1
+        c22 += a * x2
+        c23 += a * x3
+        c24 += a * x4
+        c25 += a * x5
+        c26 += a * x6
+        c27 += a * x7
+        a = S[s3 + j * ss]
+        c30 += a * x0
+        c31 += a * x1
+        c32 += a * x2
+        c33 += a * x3
+        c34 += a * x4
+        c35 += a * x5
+        c36 += a * x6
+        c37 += a * x7
+    d = do
+    dst[d] = c00
+    dst[d + _u(1)] = c01
+    dst[d + _u(2)] = c02
+    dst[d + _u(3)] = c03
+    dst[d + _u(4)] = c04
+    dst[d + _u(5)] = c05
+    dst[d + _u(6)] = c06
+    dst[d + _u(7)] = c07
+    d = do + _u(1) * dstep
+    dst[d] = c10
+    dst[d + _u(1)] = c11
+    dst[d + _u(2)] = c12
+    dst[d + _u(3)] = c13
+    dst[d + _u(4)] = c14
+    dst[d + _u(5)] = c15
+    dst[d + _u(6)] = c16
+    dst[d + _u(7)] = c17
+    d = do + _u(2) * dstep
+    dst[d] = c20
+    dst[d + _u(1)] = c21
+    dst[d + _u(2)] = c22
+    dst[d + _u(3)] = c23
+    dst[d + _u(4)] = c24
+    dst[d + _u(5)] = c25
+    dst[d + _u(6)] = c26
+    dst[d + _u(7)] = c27
+    d = do + _u(3) * dstep
+    dst[d] = c30
+    dst[d + _u(1)] = c31
+    dst[d + _u(2)] = c32
+    dst[d + _u(3)] = c33
+    dst[d + _u(4)] = c34
+    dst[d + _u(5)] = c35
+    dst[d + _u(6)] = c36
+    dst[d + _u(7)] = c37
+
+
+def _tiled_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows):
+    """:func:`_sums_py` in 4 × 8 tiles, the edges by the row sums.
+
+    Each helper has one call site, so that all of them inline into one
+    function without doubling its compile time.
+    """
+    r4 = rows - rows % 4 if n > 0 else 0
+    c8 = L - L % 8 if n > 0 else 0
+    for r in range(0, r4, 4):
+        for c in range(0, c8, 8):
+            _tile(dst, do + r * dstep + c, dstep, V, vo + c, vs, S, so + r * sstep,
+                  sstep, ss, n)
+    # the edges: the columns past c8 of the first r4 rows, then the rows past r4
+    for e in range(2):
+        if e == 0:
+            eo, ev, es, eL, erows = do + c8, vo + c8, so, L - c8, r4
+        else:
+            eo, ev, es, eL, erows = do + r4 * dstep, vo, so + r4 * sstep, L, rows - r4
+        if eL > 0 and erows > 0:
+            _sums(dst, eo, dstep, V, ev, vs, S, es, sstep, ss, n, eL, erows)
+
+
+def _mode_py(dst, do, drs, src, so, srs, F, fa, fat, P, n, m, Q, w):
+    """One mode of a block: ``(P, n, Q, w) -> (P, m, Q, w)``, rows ``w`` contiguous.
+
+    ``srs``/``drs`` are the strides of a ``w``-row (the tile's row stride);
+    ``fa``/``fat`` the offsets of ``A`` and ``Aᵀ`` in ``F``.
+    """
+    if srs == w and drs == w:  # both contiguous: one row of Q·w
+        w = Q * w
+        srs = w
+        drs = w
+        Q = 1
+    cols = w == 1 and srs == 1 and drs == 1
+    count = 1 if cols else P * Q
+    for t in range(count):
+        if cols:  # no contiguous axis: Y[p, :] = Σ_j X[p, j] Aᵀ[j, :]
+            V, vo, vs, S, sb, db, dstep, L, rows = F, fat, m, src, so, do, m, m, P
+        else:  # Y[p, i, q, :] = Σ_j A[i, j] X[p, j, q, :]
+            p = t // Q
+            q = t - p * Q
+            V, vo, vs, S, sb = src, so + (p * n * Q + q) * srs, Q * srs, F, fa
+            db, dstep, L, rows = do + (p * m * Q + q) * drs, Q * drs, w, m
+        _tiled(dst, db, dstep, V, vo, vs, S, sb, n, 1, n, L, rows)
+
+
+def _block_py(dst, do, drs, src, so, srs, s1, s2, F, meta, g, fshift, w):
+    """All ``g`` modes of one block, the last mode first, ping-ponging in ``s1``/``s2``."""
+    inp, io, irs = src, so, srs
+    flip = False
+    Q = 1  # the modes after ``a`` are done: output sizes; those before are not
+    for a in range(g - 1, -1, -1):
+        n = meta[_PER_MODE * a]
+        m = meta[_PER_MODE * a + 1]
+        P = 1
+        for b in range(a):
+            P *= meta[_PER_MODE * b]
+        if a == 0:
+            out, oo, ors = dst, do, drs
+        else:
+            out, oo, ors = (s2 if flip else s1), 0, w
+        _mode(out, oo, ors, inp, io, irs, F, meta[_PER_MODE * a + 2] + fshift,
+              meta[_PER_MODE * a + 3] + fshift, P, n, m, Q, w)
+        inp, io, irs = out, 0, w
+        flip = not flip
+        Q *= m
+
+
+def _pass_py(dst, src, s1, s2, F, meta, g, outer, C, tile, fstride, b0, b1):
+    """Blocks ``b0 .. b1-1`` of one pass (block ``b`` = outer index, column tile).
+
+    The pass applies the ``g`` modes of ``meta`` to ``src`` of shape
+    ``(outer, n_1…n_g, C)`` giving ``dst`` of shape ``(outer, m_1…m_g, C)``;
+    item ``l`` reads its factors at ``F[l·fstride + …]``.
+    """
+    nin = 1
+    nout = 1
+    for a in range(g):
+        nin *= meta[_PER_MODE * a]
+        nout *= meta[_PER_MODE * a + 1]
+    ntiles = (C + tile - 1) // tile
+    for b in range(b0, b1):
+        lo = b // ntiles
+        t = b - lo * ntiles
+        c0 = t * tile
+        w = min(tile, C - c0)
+        _block(dst, lo * nout * C + c0, C, src, lo * nin * C + c0, C, s1, s2,
+               F, meta, g, lo * fstride, w)
+
+
+_u = int  # numba.uint64 once compiled: no negative-index wraparound in the loops
+_sum1 = _sum1_py
+_sum2 = _sum2_py
+_sums = _sums_py
+_tile = _tile_py
+_tiled = _tiled_py
+_mode = _mode_py
+_block = _block_py
+
+
+def _build() -> Any:
+    numba = _import_numba()
+    if numba is None:
+        return False
+
+    def compile_(cache: bool) -> Any:
+        global _sum1, _sum2, _sums, _tile, _tiled, _mode, _block, _u
+        _u = numba.uint64
+        # contraction into FMAs only: no reassociation, results stay those of
+        # the written order to roundoff
+        opts = {"cache": cache, "boundscheck": False, "fastmath": {"contract"}}
+        _sum1 = numba.njit(inline="always", **opts)(_sum1_py)
+        _sum2 = numba.njit(inline="always", **opts)(_sum2_py)
+        inline = {"inline": "always", **opts}
+        _sums = numba.njit(**inline)(_sums_py)
+        _tile = numba.njit(**inline)(_tile_py)
+        _tiled = numba.njit(**inline)(_tiled_py)
+        _mode = numba.njit(**inline)(_mode_py)
+        _block = numba.njit(**inline)(_block_py)
+        return numba.njit(nogil=True, **opts)(_pass_py)
+
+    return _compile_cached(compile_)
+
+
+def _get_kernel() -> Any:
+    """The pass kernel (compiled per argument types on first use), or ``False``."""
+    return _built_once(_state, _lock, _build)
+
+
+_DTYPES = ("float32", "float64", "complex64", "complex128")
+
+
+def _compile_for(dtype: np.dtype) -> None:
+    """Compile (or load from Numba's disk cache) the pass kernel for ``dtype``.
+
+    The compilation runs with LLVM's SLP vectorizer on (Numba leaves it off):
+    it is what packs :func:`_tile_py`'s lanes into vector registers, worth
+    about 5× in cache.  ``numba.config.SLP_VECTORIZE`` is read per compilation,
+    so it is switched on only for this one (under the lock).
+    """
+    import numba
+
+    kern = _get_kernel()
+    arr = numba.types.Array(numba.from_dtype(dtype), 1, "C")
+    sig = (arr, arr, arr, arr, arr, numba.types.Array(numba.int64, 1, "C")) + (numba.int64,) * 7
+    with _lock:
+        before = numba.config.SLP_VECTORIZE
+        numba.config.SLP_VECTORIZE = True
+        try:
+            kern.compile(sig)
+        finally:
+            numba.config.SLP_VECTORIZE = before
+        _compiled[dtype.name] = True
+
+
+def ready(dtype: Any, wait: bool = False) -> bool:
+    """Whether the kernel for ``dtype`` can run now.
+
+    If it is not compiled yet, it is compiled in a background thread (callers
+    keep the GEMM schemes meanwhile), or now with ``wait=True``.  False where
+    Numba is unavailable or the dtype is not a float or complex one.
+    """
+    dtype = np.dtype(dtype)
+    state = _compiled.get(dtype.name)
+    if state is True:
+        return True
+    if state is False or dtype.name not in _DTYPES or not _get_kernel():
+        return False
+    if wait:
+        _compile_for(dtype)
+        return True
+    if state is None:
+        _compiled[dtype.name] = "compiling"
+
+        def work() -> None:
+            try:
+                _compile_for(dtype)
+            except Exception:  # the GEMM schemes stay in use
+                _compiled[dtype.name] = False
+
+        threading.Thread(target=work, name="kronsolve-compile", daemon=True).start()
+    return False
+
+
+def _run_pass(*args: Any) -> None:
+    _state["kernel"](*args)
+
+
+# ------------------------------------------------------------------ planning
+
+
+class Pass(NamedTuple):
+    """One pass: ``g`` modes (``meta``) over ``(outer, n…, C)`` in tiles of ``tile`` columns."""
+
+    meta: np.ndarray
+    g: int
+    outer: int
+    C: int
+    tile: int
+    blocks: int
+    scratch: int  # elements of each of the two scratch arrays
+
+
+class FusedPlan(NamedTuple):
+    """How the fused kernel runs a product: one or two passes."""
+
+    passes: tuple
+    tmp: int  # elements of the intermediate between the passes (0: one pass)
+    size_out: int
+    flops: float
+    first: int = 0  # the tensor's axis of the first mode (for the caller)
+
+
+def _meta(ns: tuple, ms: tuple, offs: tuple) -> np.ndarray:
+    meta = np.empty(_PER_MODE * len(ns), dtype=np.int64)
+    for a, (n, m, o) in enumerate(zip(ns, ms, offs)):
+        meta[_PER_MODE * a:_PER_MODE * (a + 1)] = (n, m, o, o + n * m)
+    return meta
+
+
+def _tile_width(span: int, C: int, itemsize: int, least: int) -> int:
+    """Columns per block for a group of modes of ``span`` rows, or 0 if under ``least``."""
+    limit = _BLOCK_BYTES // itemsize
+    if span * C <= limit:
+        return C
+    t = (limit // span) // _MIN_TILE * _MIN_TILE
+    return t if t >= min(least, C) and t > 0 else 0
+
+
+def _scratch(ns: tuple, ms: tuple, tile: int) -> int:
+    """The largest intermediate of a block (modes applied last to first)."""
+    big = 0
+    for a in range(len(ns) - 1, 0, -1):  # after mode a: ns[:a] untouched, ms[a:] done
+        big = max(big, prod(ns[:a]) * prod(ms[a:]))
+    return big * tile
+
+
+def _pass(ns: tuple, ms: tuple, offs: tuple, outer: int, C: int, tile: int) -> Pass:
+    return Pass(_meta(ns, ms, offs), len(ns), outer, C, tile,
+                outer * -(-C // tile), _scratch(ns, ms, tile))
+
+
+def _wins(ns: tuple, ms: tuple, C: int) -> bool:
+    """Whether the fused kernel beats the GEMM schemes (measured rules, README Performance)."""
+    big = max(ns + ms)
+    if C < 16:
+        return big <= 32
+    return len(ns) >= 4 and big <= 16
+
+
+def fused_plan(outer: int, ns: tuple, ms: tuple, C: int, itemsize: int,
+               force: bool = False) -> FusedPlan | None:
+    """The fused kernel's plan for ``(outer, n_1…n_d, C) -> (outer, m_1…m_d, C)``, or None.
+
+    None where the GEMM schemes are the better choice (unless ``force``) or
+    where no split keeps the blocks in cache.
+    """
+    d = len(ns)
+    if d == 0 or 0 in ns or 0 in ms or outer * C == 0 or max(ns + ms) > _MAX_ORDER:
+        return None
+    span = [max(n, m) for n, m in zip(ns, ms)]
+    offs = tuple(int(x) for x in np.cumsum((0,) + tuple(2 * n * m for n, m in zip(ns, ms)))[:-1])
+    flops = 2.0 * outer * C * sum(prod(ms[:a]) * m * prod(ns[a:]) for a, m in enumerate(ms))
+    size_out = outer * prod(ms) * C
+    if not force and not _wins(ns, ms, C):
+        return None
+    t = _tile_width(prod(span), C, itemsize, _MIN_RUN)
+    if t:
+        return FusedPlan((_pass(ns, ms, offs, outer, C, t),), 0, size_out, flops)
+    for s in range(1, d):  # trailing modes s.. in pass one, leading ones in pass two
+        t1 = _tile_width(prod(span[s:]), C, itemsize, _MIN_RUN)
+        C2 = prod(ms[s:]) * C
+        t2 = _tile_width(prod(span[:s]), C2, itemsize, _MIN_TILE)
+        if t1 and t2:
+            one = _pass(ns[s:], ms[s:], offs[s:], outer * prod(ns[:s]), C, t1)
+            two = _pass(ns[:s], ms[:s], offs[:s], outer, C2, t2)
+            return FusedPlan((one, two), outer * prod(ns[:s]) * C2, size_out, flops)
+    return None
+
+
+def pack(mats: Any, dtype: Any) -> np.ndarray:
+    """The factors as the kernel reads them: ``A_1, A_1ᵀ, A_2, A_2ᵀ, …`` in one array."""
+    F = np.empty(sum(2 * A.size for A in mats), dtype=dtype)
+    o = 0
+    for A in mats:
+        m, n = A.shape
+        F[o:o + m * n].reshape(m, n)[...] = A
+        F[o + m * n:o + 2 * m * n].reshape(n, m)[...] = A.T
+        o += 2 * m * n
+    return F
+
+
+_local = threading.local()
+
+
+def _scratch_pair(size: int, dtype: np.dtype) -> tuple:
+    """This thread's two scratch arrays of at least ``size`` elements (kept: they are small)."""
+    pair = getattr(_local, "pair", None)
+    if pair is None or pair[0].size < size or pair[0].dtype != dtype:
+        pair = _local.pair = (np.empty(max(size, 1), dtype), np.empty(max(size, 1), dtype))
+    return pair
+
+
+def _blocks(dst: np.ndarray, src: np.ndarray, F: np.ndarray, p: Pass, fstride: int,
+            b0: int, b1: int) -> None:
+    s1, s2 = _scratch_pair(p.scratch, dst.dtype)
+    _run_pass(dst, src, s1, s2, F, p.meta, p.g, p.outer, p.C, p.tile, fstride, b0, b1)
+
+
+def run(X: np.ndarray, F: np.ndarray, fp: FusedPlan, out: np.ndarray | None = None,
+        tmp: np.ndarray | None = None, threads: int = 1, submit: Any = None,
+        fstride: int = 0) -> np.ndarray:
+    """Run ``fp`` on the C-contiguous ``X``: the flat result (``out`` if given).
+
+    ``threads > 1`` splits each pass's blocks between the calling thread and
+    ``threads - 1`` tasks given to ``submit`` (an executor's ``submit``).
+    """
+    src = X.reshape(-1)
+    if not src.flags.writeable:  # the kernel is compiled for writable arrays
+        src = src.copy()
+    dst = np.empty(fp.size_out, dtype=X.dtype) if out is None else out.reshape(-1)
+    if len(fp.passes) == 2:
+        mid = np.empty(fp.tmp, dtype=X.dtype) if tmp is None else tmp.reshape(-1)[:fp.tmp]
+        stages = ((src, mid, fp.passes[0]), (mid, dst, fp.passes[1]))
+    else:
+        stages = ((src, dst, fp.passes[0]),)
+    if fp.flops < _THREADS_MIN_FLOPS:
+        threads = 1
+    for a, b, p in stages:
+        k = min(threads, p.blocks)
+        if k <= 1:
+            _blocks(b, a, F, p, fstride, 0, p.blocks)
+            continue
+        cuts = [p.blocks * i // k for i in range(k + 1)]
+        futs = [submit(_blocks, b, a, F, p, fstride, cuts[i], cuts[i + 1]) for i in range(1, k)]
+        _blocks(b, a, F, p, fstride, cuts[0], cuts[1])
+        for f in futs:
+            f.result()
+    return dst

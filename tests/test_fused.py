@@ -1,0 +1,209 @@
+"""The fused small-factor kernels (``kronsolve._fused``) against ``np.kron``.
+
+The fused scheme is forced (``_STRATEGY = "fused"``), which compiles the
+kernel synchronously; the block size is lowered in some tests so that small
+tensors take the two-pass split and partial column tiles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import kronsolve as ks
+import kronsolve._backends._transform as tr
+import kronsolve._backends.numpy as mp
+from kronsolve import _fused
+
+from . import naive
+
+pytestmark = pytest.mark.skipif(not _fused._get_kernel(), reason="Numba is not available")
+
+TOL = {np.float32: 2e-5, np.float64: 1e-13, np.complex64: 2e-5, np.complex128: 1e-13}
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Force the fused scheme, with empty plan caches (so each test plans afresh)."""
+    monkeypatch.setattr(tr, "_STRATEGY", ["fused"])
+    monkeypatch.setattr(mp, "_FUSED_PLANS", {})
+    calls = []
+    real = _fused.run
+    monkeypatch.setattr(_fused, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def rand(shape, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+    return x.astype(dtype)
+
+
+def check(F, x, dtype, forced_calls):
+    K, D = ks.kron(*F), naive.kron(*F)
+    y = K @ x
+    assert forced_calls, "the fused kernel did not run"
+    assert y.dtype == dtype
+    ref = D.astype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64) @ x
+    scale = np.abs(D).max() * np.abs(x).max() * D.shape[1]
+    assert np.abs(y - ref).max() <= TOL[dtype.type] * scale
+
+
+SHAPES = {
+    1: [(5, 5)],
+    2: [(3, 3), (9, 9)],
+    3: [(5, 5), (7, 7), (3, 3)],
+    4: [(2, 2), (3, 3), (5, 5), (4, 4)],
+    5: [(3, 3), (2, 2), (3, 3), (2, 2), (5, 5)],
+    6: [(2, 2), (3, 3), (2, 2), (3, 3), (2, 2), (3, 3)],
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+@pytest.mark.parametrize("d", sorted(SHAPES))
+@pytest.mark.parametrize("cols", [None, 3, 17])
+@pytest.mark.parametrize("two_pass", [False, True], ids=["one-pass", "two-pass"])
+def test_every_d_and_dtype_matches_np_kron(d, dtype, cols, two_pass, forced, monkeypatch):
+    F = [rand(s, dtype, seed=i) for i, s in enumerate(SHAPES[d])]
+    N = int(np.prod([s[1] for s in SHAPES[d]]))
+    if two_pass and d > 1:  # tiny blocks: two passes, partial and strided column tiles
+        monkeypatch.setattr(_fused, "_MIN_RUN", 8)
+        ns = tuple(s[1] for s in SHAPES[d])
+        for block in range(8, 2048):
+            monkeypatch.setattr(_fused, "_BLOCK_BYTES", block * np.dtype(dtype).itemsize)
+            p = _fused.fused_plan(1, ns, ns, cols or 1, np.dtype(dtype).itemsize, force=True)
+            if p is not None and len(p.passes) == 2:
+                break
+        assert p is not None and len(p.passes) == 2
+    x = rand(N if cols is None else (N, cols), dtype, seed=9)
+    check(F, x, np.dtype(dtype), forced)
+
+
+@pytest.mark.parametrize("shapes", [
+    [(3, 5), (4, 2), (6, 3)],  # rectangular, growing and shrinking
+    [(9, 2), (2, 9)],
+    [(1, 4), (5, 1), (3, 3)],  # unit sizes
+    [(11, 13), (13, 11)],  # sizes off the 4 × 8 tiles
+], ids=str)
+@pytest.mark.parametrize("block", [None, 160])
+def test_rectangular_and_odd_sizes(shapes, block, forced, monkeypatch):
+    if block:
+        monkeypatch.setattr(_fused, "_BLOCK_BYTES", block * 8)
+        monkeypatch.setattr(_fused, "_MIN_RUN", 8)
+    F = [rand(s, seed=i) for i, s in enumerate(shapes)]
+    N = int(np.prod([s[1] for s in shapes]))
+    for x in (rand(N), rand((N, 5)), rand((2, N, 9)), rand((3, 2, N, 1))):
+        check(F, x, np.dtype(np.float64), forced)
+
+
+def test_strided_and_read_only_inputs(forced):
+    F = [rand((4, 4), seed=1), rand((6, 6), seed=2)]
+    D = naive.kron(*F)
+    X = rand((48, 10))
+    for x in (X[::2, ::3], X[:24].T.copy().T, np.asfortranarray(X[:24])):
+        assert_allclose(ks.kron(*F) @ x, D @ x, rtol=1e-12, atol=1e-12)
+    ro = X[:24].copy()
+    ro.flags.writeable = False
+    assert_allclose(ks.kron(*F) @ ro, D @ ro, rtol=1e-12, atol=1e-12)
+    assert not ro.flags.writeable
+    assert forced
+
+
+def test_caller_arrays_are_not_modified(forced):
+    F = [rand((5, 5), seed=1), rand((5, 5), seed=2), rand((5, 5), seed=3)]
+    X = rand((125, 4))
+    keep = [A.copy() for A in F], X.copy()
+    ks.kron(*F) @ X
+    for A, A0 in zip(F, keep[0]):
+        assert np.array_equal(A, A0)
+    assert np.array_equal(X, keep[1])
+
+
+@pytest.mark.parametrize("modes", [(1, 2), (0,), (2, 3), (0, 1, 2, 3)])
+def test_multi_mode_product_on_some_modes(modes, forced):
+    X = rand((3, 4, 5, 6))
+    mats = [rand((X.shape[k] + 1, X.shape[k]), seed=k) for k in modes]
+    ref = X
+    for A, k in zip(mats, modes):
+        ref = naive.mode_product(ref, A, k)
+    assert_allclose(ks.multi_mode_product(X, mats, modes), ref, rtol=1e-12, atol=1e-12)
+    assert forced
+
+
+def test_threads_split_the_blocks_and_agree():
+    F = [rand((6, 6), seed=k) for k in range(4)]
+    X = rand((6 ** 4, 40))
+    p = _fused.fused_plan(1, (6,) * 4, (6,) * 4, 40, 8, force=True)
+    assert _fused.ready(np.float64, wait=True)
+    P = _fused.pack(F, np.float64)
+    one = _fused.run(X, P, p)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as ex:
+        many = _fused.run(X, P, p._replace(flops=1e12), threads=3, submit=ex.submit)
+    assert np.array_equal(one, many)
+    assert_allclose(one, (naive.kron(*F) @ X).ravel(), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 7), st.integers(1, 7)), min_size=1, max_size=4),
+       st.sampled_from([None, 1, 2, 9]), st.sampled_from([None, 40, 200]))
+def test_hypothesis_matches_np_kron(shapes, cols, block):
+    with pytest.MonkeyPatch.context() as mpatch:
+        mpatch.setattr(tr, "_STRATEGY", ["fused"])
+        mpatch.setattr(mp, "_FUSED_PLANS", {})
+        if block:
+            mpatch.setattr(_fused, "_BLOCK_BYTES", block * 8)
+            mpatch.setattr(_fused, "_MIN_RUN", 8)
+        F = [rand(s, seed=i) for i, s in enumerate(shapes)]
+        N = int(np.prod([s[1] for s in shapes]))
+        x = rand(N if cols is None else (N, cols), seed=5)
+        D = naive.kron(*F)
+        assert_allclose(ks.kron(*F) @ x, D @ x, rtol=1e-11, atol=1e-11)
+
+
+def test_plan_rules():
+    # large factors stay with the GEMM schemes; no plan for empty sizes
+    assert _fused.fused_plan(1, (256, 256), (256, 256), 1, 8) is None
+    assert _fused.fused_plan(1, (0, 4), (4, 4), 1, 8, force=True) is None
+    # one pass while the tensor fits a block; two passes beyond
+    assert len(_fused.fused_plan(1, (16,) * 3, (16,) * 3, 1, 8, force=True).passes) == 1
+    p = _fused.fused_plan(1, (8,) * 6, (8,) * 6, 1, 8, force=True)
+    assert len(p.passes) == 2 and p.tmp == 8 ** 6
+
+
+def test_gemm_schemes_while_the_kernel_is_unavailable(monkeypatch):
+    """Without a compiled kernel (Numba missing, or compiling) the GEMM schemes run."""
+    monkeypatch.setattr(mp, "_FUSED_PLANS", {})
+    monkeypatch.setattr(_fused, "_compiled", {})
+    monkeypatch.setattr(_fused, "_state", {"kernel": False})
+    monkeypatch.setattr(_fused, "run", lambda *a, **k: pytest.fail("fused kernel used"))
+    F = [rand((8, 8), seed=k) for k in range(3)]
+    x = rand(512)
+    assert_allclose(ks.kron(*F) @ x, naive.kron(*F) @ x, rtol=1e-12, atol=1e-12)
+
+
+def test_compiles_in_the_background(monkeypatch):
+    """``ready`` answers at once and compiles in a thread; GEMM runs meanwhile."""
+    import threading
+
+    monkeypatch.setattr(_fused, "_compiled", {})
+    gate = threading.Event()
+    done = []
+    monkeypatch.setattr(_fused, "_compile_for",
+                        lambda dt: gate.wait(10) and (_fused._compiled.__setitem__(dt.name, True),
+                                                      done.append(dt.name)))
+    assert _fused.ready(np.float64) is False
+    assert _fused._compiled["float64"] == "compiling"
+    assert _fused.ready(np.float64) is False  # no second compilation
+    gate.set()
+    for t in threading.enumerate():
+        if t.name == "kronsolve-compile":
+            t.join(10)
+    assert done == ["float64"] and _fused.ready(np.float64) is True
+    assert _fused.ready(np.int64) is False  # only float and complex kernels
