@@ -2,7 +2,8 @@
 one-thread time under the same load, in one run.
 
 Run: ``pytest benchmarks/bench_load.py --benchmark-only`` (needs at least two
-cores; the busy process is pinned to the last one).  Goals:
+cores; the busy process is pinned to the last one; ``--goals`` asserts the goals,
+each baseline is a benchmark of its own in the group).  Goals:
 
 * under load, a mid-size solve (with masses, d = 3, n = 60) and product
   (d = 3, n = 96) with kronsolve's default thread policy within 1.3x of the same
@@ -62,28 +63,52 @@ def busy_core():
     p.wait()
 
 
-@pytest.mark.parametrize("case", ["mass-solve-d3-n60", "product-d3-n96"])
-@pytest.mark.benchmark(group="threads-under-load")
-def test_under_load_within_1_3x_of_one_thread(benchmark, case, busy_core, timing_enabled):
-    f = _cases()[case]
-    benchmark.pedantic(f, rounds=20, iterations=1, warmup_rounds=2)
-    check_speedup(benchmark, _one_thread(f), 1 / 1.3,
-                  "the same call with one thread, same load", timing_enabled, candidate=f,
-                  rounds=9, min_time=0.02)
+DEFAULT = "kronsolve's thread policy"
+ONE_THREAD = "one thread (baseline)"
+BLAS_THREADS = "BLAS's own threads (baseline)"
 
 
-@pytest.mark.parametrize("case", ["mass-solve-d3-n60", "product-d3-n96"])
-@pytest.mark.benchmark(group="threads-quiet")
-def test_quiet_no_slower_than_blas_threads(benchmark, case, timing_enabled):
-    f = _cases()[case]
-    benchmark.pedantic(f, rounds=20, iterations=1, warmup_rounds=2)
-
-    def blas_default():
+def _blas_default(f):
+    def g():
         old = ks.set_num_threads(os.cpu_count() or 1)  # no policy: BLAS's own threads
         try:
             return f()
         finally:
             ks.set_num_threads(old)
+    return g
 
-    check_speedup(benchmark, blas_default, 1 / 1.1, "BLAS's own threads (no policy)",
-                  timing_enabled, candidate=f, rounds=9, min_time=0.02)
+
+def _check_same(out, fns):
+    """Every variant computes the same result (thread counts change the rounding only)."""
+    ref = fns[DEFAULT]()
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", [DEFAULT, ONE_THREAD])
+@pytest.mark.parametrize("case", ["mass-solve-d3-n60", "product-d3-n96"])
+@pytest.mark.benchmark(group="threads-under-load")
+def test_under_load_within_1_3x_of_one_thread(benchmark, case, method, busy_core,
+                                              timing_enabled):
+    """Goal: under load, the default policy within 1.3x of the same call with one thread."""
+    f = _cases()[case]
+    fns = {DEFAULT: f, ONE_THREAD: _one_thread(f)}
+    out = benchmark.pedantic(fns[method], rounds=20, iterations=1, warmup_rounds=2)
+    _check_same(out, fns)
+    if method == DEFAULT:
+        check_speedup(benchmark, fns[ONE_THREAD], 1 / 1.3,
+                      "the same call with one thread, same load", timing_enabled, candidate=f,
+                      rounds=9, min_time=0.02)
+
+
+@pytest.mark.parametrize("method", [DEFAULT, BLAS_THREADS])
+@pytest.mark.parametrize("case", ["mass-solve-d3-n60", "product-d3-n96"])
+@pytest.mark.benchmark(group="threads-quiet")
+def test_quiet_no_slower_than_blas_threads(benchmark, case, method, timing_enabled):
+    """Goal: quiet, the default policy within 1.1x of BLAS's own threads."""
+    f = _cases()[case]
+    fns = {DEFAULT: f, BLAS_THREADS: _blas_default(f)}
+    out = benchmark.pedantic(fns[method], rounds=20, iterations=1, warmup_rounds=2)
+    _check_same(out, fns)
+    if method == DEFAULT:
+        check_speedup(benchmark, fns[BLAS_THREADS], 1 / 1.1, "BLAS's own threads (no policy)",
+                      timing_enabled, candidate=f, rounds=9, min_time=0.02)

@@ -1,25 +1,27 @@
-"""The benchmark suite by workload: kronsolve against its baselines and peers, in one run.
+"""The workloads of ``kronsolve bench`` as pytest-benchmark groups, one per size.
 
-Every workload of ``kronsolve bench`` (Kronecker matvecs for d = 2, 3, 4 over a
-range of n, 64 right-hand sides, the 3-D and 2-D Sylvester solves, shuffle and
-rearrangement) becomes one pytest-benchmark group per size, holding kronsolve,
-explicit ``np.kron`` (build and matvec timed separately, where the matrix fits
-in 2 GiB), ``np.einsum(optimize='optimal')``, ``opt_einsum.contract_expression``,
-the peer libraries, SciPy, the dense solve and NumPy fancy indexing.  A peer that
-is not installed is reported as a skip with the reason (``-rs``), never dropped.
+Every workload (Kronecker matvecs for d = 2, 3, 4 over a range of n, 64
+right-hand sides, the 3-D and 2-D Sylvester solves, the shuffle and the
+rearrangement) becomes one group per size, holding kronsolve and each of its
+alternatives: ``np.einsum(optimize='optimal')``, ``opt_einsum``, the peer
+libraries, SciPy, explicit ``np.kron`` (build and matvec as two benchmarks,
+where the matrix fits under the report's memory cap), the assembled dense
+solve, NumPy fancy indexing and ``np.copyto``.  A peer that is not installed is
+a skip with its install command (``-rs``), never dropped.
 
 ``pytest benchmarks/bench_workloads.py --benchmark-only`` times the full sizes;
 the plain test run (benchmarks disabled) runs the quick sizes once and checks
-that every method agrees with kronsolve.
+every method's result against kronsolve's.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from kronsolve._bench import _close, _workloads
+from kronsolve import _bench
 
-_REFERENCE: dict[str, object] = {}
+# the one case whose inputs are alive: {"key": (workload, n), "env": ..., "ref": ...}
+_CURRENT: dict = {}
 
 
 def pytest_generate_tests(metafunc):
@@ -28,27 +30,43 @@ def pytest_generate_tests(metafunc):
     session = getattr(metafunc.config, "_benchmarksession", None)
     quick = session is None or session.disabled
     params, ids = [], []
-    for key, make in _workloads(quick).items():
-        for case in make():
-            for method in case.methods:
-                params.append((key, case, method))
-                ids.append(f"{key}-{case.size}-{method.name}".replace(" ", "_"))
+    for wl in _bench.WORKLOADS:
+        for n in (wl.quick if quick else wl.sizes):
+            case = wl.case(n)  # names only: the inputs are built when a test needs them
+            names = [m.name for m in case.methods if m.make is not None]
+            names += [_bench.PEERS[p][0] for p in case.missing]
+            for name in names:
+                params.append((wl, n, name))
+                ids.append(f"{wl.key}-{case.size}-{name}".replace(" ", "_"))
     metafunc.parametrize("bench_case", params, ids=ids)
 
 
+def _current(wl: _bench.Workload, n: int, case: _bench.Case) -> dict:
+    """The case's inputs and kronsolve's result, built once for all its methods."""
+    if _CURRENT.get("key") != (wl.key, n):
+        _CURRENT.clear()  # free the previous size's arrays first
+        env = case.setup()
+        _CURRENT.update(key=(wl.key, n), env=env, ref=case.kronsolve.make(env)())
+    return _CURRENT
+
+
 def test_workload(benchmark, bench_case):
-    key, case, method = bench_case
-    benchmark.group = f"{case.workload} {case.size}"
-    if method.fn is None:
-        pytest.skip(f"{method.name}: {method.note}")
-    ref_key = f"{key}/{case.workload}/{case.size}"
-    ref_method = case.methods[0]
-    if ref_key not in _REFERENCE:
-        _REFERENCE[ref_key] = ref_method.fn()
-    result = benchmark(method.fn)
+    wl, n, name = bench_case
+    case = wl.case(n)
+    benchmark.group = f"{wl.title}, {case.size}"
+    missing = {_bench.PEERS[p][0]: p for p in case.missing}
+    if name in missing:
+        pytest.skip(f"{name} is not installed: {_bench.PEERS[missing[name]][1]}")
+    method = next(m for m in case.methods if m.name == name)
+    too_big = _bench._too_big(method)
+    if too_big:
+        pytest.skip(f"{name} at {case.size}: {too_big}")
+    cur = _current(wl, n, case)
+    with _bench.jax_float64():
+        result = benchmark(method.make(cur["env"]))
     if method.check:
-        assert _close(result, _REFERENCE[ref_key], case.tol), (
-            f"{method.name} disagrees with {ref_method.name} on {case.workload} {case.size}"
+        assert _bench._close(result, cur["ref"], case.tol), (
+            f"{name} disagrees with kronsolve on {wl.title}, {case.size}"
         )
-    if case.flops is not None and benchmark.stats is not None:
+    if case.flops and method.structured and benchmark.stats is not None:
         benchmark.extra_info["gflops"] = case.flops / benchmark.stats.stats.median / 1e9

@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -109,9 +109,23 @@ def _quiet_import(module: str, name: str) -> Any:
         return getattr(importlib.import_module(module), name)
 
 
+@contextlib.contextmanager
+def jax_float64() -> Iterator[None]:
+    """JAX in float64 for the duration (pykronecker runs on JAX where JAX is installed,
+    and JAX's default is float32); the setting is restored after."""
+    if not (_have("pykronecker") and _have("jax")):
+        yield
+        return
+    config = importlib.import_module("jax").config
+    old = config.jax_enable_x64
+    config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        config.update("jax_enable_x64", old)
+
+
 def _pykronecker(env: dict) -> Callable[[], Any]:
-    if _have("jax"):  # pykronecker then runs on JAX, whose default is float32
-        importlib.import_module("jax").config.update("jax_enable_x64", True)
     P = _quiet_import("pykronecker", "KroneckerProduct")(env["F"])
     x = env["x"]
     # np.asarray waits for JAX's asynchronous result (and is free for a NumPy one)
@@ -310,8 +324,17 @@ def _copy_reference(env: dict) -> Callable[[], Any]:
     return lambda: np.copyto(out, M)
 
 
-def _matrix_setup(m: int) -> Callable[[], dict]:
-    return lambda: {"M": np.random.default_rng(m).standard_normal((m, m))}
+def _matrix_case(m: int, ks_name: str, ks_make: Callable[[dict], Callable[[], Any]],
+                 alt_name: str, alt_make: Callable[[dict], Callable[[], Any]]) -> Case:
+    """A case on one m x m matrix: kronsolve, one alternative, ``np.copyto`` as the bound."""
+    size = 8.0 * m * m
+    methods = [
+        Method(ks_name, ks_make, KRONSOLVE, nbytes=size),
+        Method(alt_name, alt_make, nbytes=2 * size),
+        Method("np.copyto (a plain copy)", _copy_reference, REFERENCE, check=False, nbytes=size),
+    ]
+    return Case(f"{m}x{m}", m, None,
+                lambda: {"M": np.random.default_rng(m).standard_normal((m, m))}, methods, tol=0.0)
 
 
 def _shuffle2_case(m: int) -> Case:
@@ -327,13 +350,8 @@ def _shuffle2_case(m: int) -> Case:
         M, i = env["M"], _perfect_shuffle_index(p, r)
         return lambda: M[i, :][:, i]
 
-    size = 8.0 * m * m
-    methods = [
-        Method("kronsolve.shuffle2", kronsolve_, KRONSOLVE, nbytes=size),
-        Method("M[perm, :][:, perm] (indexing)", fancy, nbytes=2 * size),
-        Method("np.copyto (a plain copy)", _copy_reference, REFERENCE, check=False, nbytes=size),
-    ]
-    return Case(f"{m}x{m}", m, None, _matrix_setup(m), methods, tol=0.0)
+    return _matrix_case(m, "kronsolve.shuffle2", kronsolve_, "M[perm, :][:, perm] (indexing)",
+                        fancy)
 
 
 def _rearrange_case(m: int) -> Case:
@@ -353,13 +371,7 @@ def _rearrange_case(m: int) -> Case:
                         .reshape(m2 * n2, m1, n1, order="F").transpose(1, 2, 0)
                         .reshape(m1 * n1, m2 * n2, order="F"))
 
-    size = 8.0 * m * m
-    methods = [
-        Method("kronsolve.rearrange", kronsolve_, KRONSOLVE, nbytes=size),
-        Method("reshape/transpose chain", chain, nbytes=2 * size),
-        Method("np.copyto (a plain copy)", _copy_reference, REFERENCE, check=False, nbytes=size),
-    ]
-    return Case(f"{m}x{m}", m, None, _matrix_setup(m), methods, tol=0.0)
+    return _matrix_case(m, "kronsolve.rearrange", kronsolve_, "reshape/transpose chain", chain)
 
 
 _N_LABEL = "n (factors n × n)"
@@ -379,9 +391,9 @@ WORKLOADS: tuple[Workload, ...] = (
              (8, 12, 16, 20, 24, 32), (8, 16), lambda n: _matvec_case(3, n, 64)),
     Workload("sylvester3d", "3-D Sylvester solve (symmetric A)",
              "X x1 A + X x2 A + X x3 A = B, B of shape (n, n, n)", _N_LABEL + ", N = n³ unknowns",
-             (8, 12, 16, 24, 32, 64, 128, 192), (8, 16, 32, 64), _sylvester3d_case),
+             (8, 12, 16, 24, 32, 64, 128, 192), (8, 12, 32, 64), _sylvester3d_case),
     Workload("sylvester2d", "2-D Sylvester solve (symmetric a ≠ b)", "a X + X b = q",
-             _N_LABEL + ", N = n² unknowns", (32, 64, 128, 256, 512), (32, 64, 256),
+             _N_LABEL + ", N = n² unknowns", (16, 32, 64, 128, 256, 512), (16, 32, 256),
              _sylvester2d_case),
     Workload("shuffle2", "Perfect shuffle of rows and columns",
              "shuffle2(M, (4, m/4), (4, m/4)), an m x m float64 matrix", "m (matrix m × m)",
@@ -476,10 +488,11 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     return bool(np.abs(a - b).max() <= tol * scale) if a.size else True
 
 
-def _gemm_rate(n: int) -> float:
-    """float64 ``A @ B`` rate (flop/s): the best of 5 samples, the machine at its best."""
+def _gemm_rate(n: int, samples: int = 5) -> float:
+    """float64 ``A @ B`` rate (flop/s): the best sample, the machine at its best."""
     fn, flops = gemm_call(n)
-    times, _ = _samples(fn, Settings(budget=0.5, samples=5, max_time=2.0, gemm_n=n), False)
+    times, _ = _samples(fn, Settings(budget=0.1 * samples, samples=samples, max_time=2.0,
+                                     gemm_n=n), False)
     return flops / min(times)
 
 
@@ -512,7 +525,8 @@ class Report:
     quick: bool = False
     machine: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
-    gemm_rate_flops: float = 0.0
+    gemm_rate_flops: float = 0.0  # the highest measured so far (the GEMM shares use it)
+    gemm_rate_start_flops: float = 0.0
     gemm_rate_end_flops: float = 0.0
     gemm_n: int = 0
     memory_cap_bytes: int = MEMORY_CAP
@@ -566,11 +580,16 @@ def _versions() -> dict:
     return out
 
 
+def _num(v: float) -> str:
+    """Three significant digits, without an exponent: 0.212, 57.7, 12,100."""
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+
+
 def _fmt_time(t: float | None, unit: tuple[str, float] | None = None) -> str:
     if t is None:
         return "-"
     name, scale = unit or _unit(t)
-    return f"{t / scale:.3g} {name}"
+    return f"{_num(t / scale)} {name}"
 
 
 def _unit(t: float) -> tuple[str, float]:
@@ -591,7 +610,7 @@ def _fmt_ratio(r: float | None) -> str:
 def _fmt_bytes(b: float | None) -> str:
     if b is None:
         return ""
-    return f"{b / 1e9:.3g} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
+    return f"{_num(b / 1e9)} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
 
 
 class _Progress:
@@ -649,19 +668,21 @@ class _Table:
             "speed-up: kronsolve's over the fastest alternative at that size (named in the "
             "note); vs explicit: over forming the explicit matrix (np.kron build + matvec, or "
             "the assembled dense solve) where it fits\n"
-            "GEMM: the flop rate reached as a share of the GEMM rate above; peak RSS: the "
+            "GEMM: the flop rate reached as a share of the highest GEMM rate measured so far "
+            "(again before each workload); peak RSS: the "
             f"process's peak memory while the row ran (the run stays under "
             f"{MEMORY_CAP / 1e9:.0f} GB); every result is checked against kronsolve's")
 
-    def section(self, wl: Workload) -> None:
+    def section(self, wl: Workload, rate: float) -> None:
         names = "  ".join(f"{h:<{w}}" for h, w in _COLUMNS).rstrip()
         rule = "  ".join("-" * (w or 4) for _, w in _COLUMNS)
-        self.write(f"\n{wl.title}: {wl.what}\n{names}\n{rule}")
+        self.write(f"\n{wl.title}: {wl.what}  (GEMM shares of {rate / 1e9:.0f} GFLOP/s, the "
+                   f"highest rate so far)\n{names}\n{rule}")
 
     def row(self, r: Row) -> None:
         unit = _unit(r.median_s) if r.median_s else None
         iqr = ("" if r.q1_s is None else
-               f"{r.q1_s / unit[1]:.3g}-{_fmt_time(r.q3_s, unit)}")
+               f"{_num(r.q1_s / unit[1])}-{_fmt_time(r.q3_s, unit)}")
         cells = (r.size, r.method, _fmt_time(r.median_s), iqr, _fmt_ratio(r.speedup),
                  _fmt_ratio(r.speedup_explicit),
                  "" if r.gemm_share is None else f"{r.gemm_share:.0%}",
@@ -759,6 +780,33 @@ def _speedups(ks_row: Row, rows: Iterable[Row]) -> None:
         ks_row.speedup_explicit = explicit[0].median_s / ks_row.median_s
 
 
+def _run_workloads(wls: list[Workload], s: Settings, report: Report, table: _Table,
+                   bar: _Progress) -> None:
+    loaded_small_eigh = False
+    for wl in wls:
+        report.workloads.append({"key": wl.key, "title": wl.title, "what": wl.what,
+                                 "x_label": wl.x_label})
+        if report.rows:  # again between workloads: the shares use the highest rate so far
+            rate = _gemm_rate(s.gemm_n, samples=3)
+            report.gemm_rate_flops = max(report.gemm_rate_flops, rate)
+        table.section(wl, report.gemm_rate_flops)
+        if wl.key.startswith("sylvester") and not loaded_small_eigh:
+            # steady state, as in a long-running process: the compiled tier of small
+            # eigendecompositions loaded (a process loads it by itself once small
+            # LAPACK decompositions have taken about as long; see _smalleig)
+            from . import _smalleig
+
+            _smalleig._get_kernel()
+            loaded_small_eigh = True
+        for n in (wl.quick if report.quick else wl.sizes):
+            case = wl.case(n)
+            for module in case.missing:
+                report.not_installed[module] = PEERS[module][1]
+            bar.show(f"{wl.title}, {case.size}")
+            _run_case(wl, case, s, report, table)
+            bar.done += 1
+
+
 def run(selected: list[str], quick: bool, out: TextIO = sys.stdout,
         progress: bool = True) -> Report:
     """Run the selected workloads, printing each row as it is measured; return every figure."""
@@ -769,30 +817,13 @@ def run(selected: list[str], quick: bool, out: TextIO = sys.stdout,
     table = _Table(out, bar)
     report = Report(quick=quick, machine=_machine(), versions=_versions(), gemm_n=s.gemm_n)
     bar.show(f"the GEMM rate (A @ B, n = {s.gemm_n})")
-    report.gemm_rate_flops = _gemm_rate(s.gemm_n)
+    report.gemm_rate_flops = report.gemm_rate_start_flops = _gemm_rate(s.gemm_n)
     table.header(report)
-    loaded_small_eigh = False
-    for wl in wls:
-        report.workloads.append({"key": wl.key, "title": wl.title, "what": wl.what,
-                                 "x_label": wl.x_label})
-        table.section(wl)
-        if wl.key.startswith("sylvester") and not loaded_small_eigh:
-            # steady state, as in a long-running process: the compiled tier of small
-            # eigendecompositions loaded (a process loads it by itself once small
-            # LAPACK decompositions have taken about as long; see _smalleig)
-            from . import _smalleig
-
-            _smalleig._get_kernel()
-            loaded_small_eigh = True
-        for n in (wl.quick if quick else wl.sizes):
-            case = wl.case(n)
-            for module in case.missing:
-                report.not_installed[module] = PEERS[module][1]
-            bar.show(f"{wl.title}, {case.size}")
-            _run_case(wl, case, s, report, table)
-            bar.done += 1
+    with jax_float64():
+        _run_workloads(wls, s, report, table, bar)
     bar.show("the GEMM rate again")
     report.gemm_rate_end_flops = _gemm_rate(s.gemm_n)
+    report.gemm_rate_flops = max(report.gemm_rate_flops, report.gemm_rate_end_flops)
     report.peak_rss_bytes = max(report.peak_rss_bytes, _peak_rss())
     report.total_s = time.perf_counter() - t_start
     bar.clear()
@@ -802,8 +833,8 @@ def run(selected: list[str], quick: bool, out: TextIO = sys.stdout,
 def report_dict(report: Report) -> dict:
     """The report as plain data (the JSON file's content, the plot's input)."""
     d = asdict(report)
-    d["gemm_rate_gflops"] = d.pop("gemm_rate_flops") / 1e9
-    d["gemm_rate_end_gflops"] = d.pop("gemm_rate_end_flops") / 1e9
+    for which in ("", "_start", "_end"):
+        d[f"gemm_rate{which}_gflops"] = d.pop(f"gemm_rate{which}_flops") / 1e9
     return d
 
 
@@ -812,8 +843,9 @@ def _footer(report: Report) -> str:
         "",
         f"peak memory (RSS) of the run: {_fmt_bytes(report.peak_rss_bytes)} (cap "
         f"{MEMORY_CAP / 1e9:.0f} GB; rows that would pass it were skipped and say so)",
-        f"GEMM rate at the end: {report.gemm_rate_end_flops / 1e9:.0f} GFLOP/s (at the start "
-        f"{report.gemm_rate_flops / 1e9:.0f}, which the GEMM shares use)",
+        f"GEMM rate: {report.gemm_rate_flops / 1e9:.0f} GFLOP/s, the highest measured (at the "
+        f"start {report.gemm_rate_start_flops / 1e9:.0f}, at the end "
+        f"{report.gemm_rate_end_flops / 1e9:.0f}); a share uses the highest before its row",
     ]
     if report.not_installed:
         lines.append("peers not installed (left out of every row):")
