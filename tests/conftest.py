@@ -7,6 +7,16 @@ import pytest  # noqa: E402
 from backends import BACKENDS, Backend, _skip_reason  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fused_kernels_compiled():
+    """Compile the fused kernels before any test (no background compilation
+    allocating memory or competing for the cores while tests measure them)."""
+    import kronsolve as ks
+
+    ks.warm_up(("float32", "float64", "complex64", "complex128"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _pin_small_eigh_tier():
     """Pin the tier of the small symmetric eigensolver for every test.

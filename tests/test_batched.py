@@ -7,11 +7,29 @@ import numpy as np
 import pytest
 
 import kronsolve as ks
+from kronsolve import _fused
+
+
+@pytest.fixture(params=["fused", "stacked"])
+def route(request, monkeypatch):
+    """Both routes of per-item factors: the fused kernel (NumPy, items in cache)
+    and the stacked ``matmul`` one (the fused kernel made unavailable)."""
+    calls = []
+    if request.param == "stacked":
+        monkeypatch.setattr(_fused, "ready", lambda *a, **k: False)
+    else:
+        for name in ("run", "run_items"):
+            real = getattr(_fused, name)
+            monkeypatch.setattr(_fused, name, lambda *a, _r=real, **k: calls.append(1) or
+                                _r(*a, **k))
+    yield request.param
+    if request.param == "fused":
+        assert calls, "the fused kernel did not run"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
-def test_against_loop(d, dtype):
+def test_against_loop(d, dtype, route):
     rng = np.random.default_rng(d)
     E = 3
     ms = [int(m) for m in rng.integers(1, 5, d)]
@@ -85,9 +103,7 @@ def _loop_solve(B, mats, shift=0.0):
     return out
 
 
-@pytest.mark.parametrize("kind", ["symmetric", "general"])
-@pytest.mark.parametrize("shift", [0.0, 0.7, 0.5 + 0.5j])
-def test_solve_kronsum_per_item_factors(kind, shift):
+def _per_item_case(kind, shift):
     rng = np.random.default_rng(21)
     E = 4
     if kind == "symmetric":
@@ -102,7 +118,18 @@ def test_solve_kronsum_per_item_factors(kind, shift):
     assert np.iscomplexobj(X) == isinstance(shift, complex)
 
 
-def test_solve_kronsum_per_item_broadcast_and_errors():
+@pytest.mark.parametrize("shift", [0.0, 0.7, 0.5 + 0.5j])
+def test_solve_kronsum_per_item_symmetric_factors(shift, route):
+    _per_item_case("symmetric", shift)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.7, 0.5 + 0.5j])
+def test_solve_kronsum_per_item_general_factors(shift):
+    """Non-symmetric stacks: item by item through the Schur route."""
+    _per_item_case("general", shift)
+
+
+def test_solve_kronsum_per_item_broadcast_and_errors(route):
     rng = np.random.default_rng(22)
     A = _spd(rng, 3, 1, 4, 4)  # batch (3, 1)
     C = _spd(rng, 2, 3, 3)     # batch (2,)
@@ -129,3 +156,53 @@ def test_solve_kronsum_per_item_torch():
     X = ks.solve_kronsum(torch.tensor(B), [torch.tensor(A) for A in mats])
     assert isinstance(X, torch.Tensor)
     np.testing.assert_allclose(X.numpy(), _loop_solve(B, mats), rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_solver_with_per_item_factors(dtype, route):
+    """KronSumSolver factors stacks once (the spectral-element pattern) and solves
+    many right-hand sides, flat ones too, against item-by-item dense solves."""
+    rng = np.random.default_rng(31)
+    E = 5
+    mats = [_spd(rng, E, 3, 3), _spd(rng, 4, 4), _spd(rng, E, 5, 5)]
+    if np.dtype(dtype).kind == "c":
+        H = rng.standard_normal((E, 3, 3)) * 1j
+        mats[0] = mats[0] + H - np.swapaxes(H, -1, -2)  # Hermitian
+    mats = [A.astype(dtype) for A in mats]
+    solver = ks.KronSumSolver(mats)
+    assert solver.shape == (3, 4, 5) and solver.batch_shape == (E,)
+    assert "per-item" in repr(solver)
+    tol = 2e-4 if dtype == np.float32 else 1e-9
+    for shift in (0.0, 0.25, 0.5 - 0.5j):
+        B = rng.standard_normal((E, 3, 4, 5)).astype(dtype)
+        X = solver.solve(B, shift=shift)
+        assert X.dtype == np.result_type(dtype, type(shift)) or dtype == np.float32
+        np.testing.assert_allclose(X, _loop_solve(B.astype(complex), mats, shift), rtol=tol,
+                                   atol=tol)
+    x = solver.solve(np.ones(60))  # one right-hand side for every item
+    assert x.shape == (E, 3, 4, 5)
+    np.testing.assert_allclose(x, _loop_solve(np.ones((3, 4, 5)), mats), rtol=tol, atol=tol)
+
+
+def test_solver_with_per_item_factors_errors():
+    rng = np.random.default_rng(32)
+    with pytest.raises(NotImplementedError, match="symmetric and without masses"):
+        ks.KronSumSolver([rng.standard_normal((3, 4, 4)), _spd(rng, 3, 3)])
+    with pytest.raises(NotImplementedError, match="symmetric and without masses"):
+        ks.KronSumSolver([_spd(rng, 2, 3, 3)], masses=[np.eye(3)])
+    with pytest.raises(ValueError, match="do not broadcast"):
+        ks.KronSumSolver([_spd(rng, 2, 3, 3), _spd(rng, 3, 3, 3)])
+    with pytest.raises(ValueError, match="square"):
+        ks.KronSumSolver([rng.standard_normal((2, 3, 4))[:, :, :3][:, :2]])
+    solver = ks.KronSumSolver([_spd(rng, 2, 3, 3), _spd(rng, 4, 4)])
+    with pytest.raises(ValueError, match="do not broadcast"):
+        solver.solve(np.ones((3, 3, 4)))
+    with pytest.raises(ValueError, match=r"B must have shape \(\.\.\., 3, 4\)"):
+        solver.solve(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        solver.solve(np.full((3, 4), np.inf))
+    with pytest.raises(NotImplementedError, match="per-item"):
+        solver.slogdet()
+    Z = np.zeros((2, 3, 3))
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        ks.KronSumSolver([Z, Z]).solve(np.ones((3, 3)))

@@ -25,6 +25,9 @@ SCRIPT = textwrap.dedent(
 
     import kronsolve as ks
 
+    # the fused kernels from the first call on: results switch from the GEMM
+    # schemes' to the kernels' (equal to roundoff) once they are compiled
+    ks.warm_up(("float64", "float32"))
     rng = np.random.default_rng(0)
     A = [rng.standard_normal((n, n)) for n in (7, 9, 11)]
     Af = [a.astype(np.float32) for a in A]

@@ -13,6 +13,7 @@ Conventions
 """
 
 from ._backends.numpy import set_num_threads, set_workspace_limit
+from ._fused import warm_up
 from ._kpsvd import KPSVDResult, kpsvd, nearest_kron
 from ._kronproduct import KronProduct, KronProductSum, kron, kron_matvec, set_dense_limit
 from ._kronsum import KronSum, kronsum
@@ -54,4 +55,5 @@ __all__ = [
     "solve_sylvester",
     "solve_sylvester3d",
     "unrearrange",
+    "warm_up",
 ]

@@ -39,10 +39,11 @@ import numpy as np
 
 from ._kernels import _built_once, _compile_cached, _import_numba
 
-__all__: list[str] = []
+__all__ = ["warm_up"]
 
 _state: dict[str, Any] = {"kernel": None}
-_compiled: dict[str, Any] = {}  # dtype name: True, False (failed) or "compiling"
+# (dtype name, kernel): True, False (failed) or "compiling"
+_compiled: dict[tuple, Any] = {}
 _lock = threading.Lock()
 
 # A block (bytes) that stays in a core's L2 cache with its two scratch arrays.
@@ -406,6 +407,47 @@ def _pass_py(dst, src, s1, s2, F, meta, g, outer, C, tile, fstride, b0, b1):
                F, meta, g, lo * fstride, w)
 
 
+def _items_py(dst, src, s1, s2, s3, F, metaf, metab, g, lam, N, fstride, lstride, b0, b1):
+    """Items ``b0 .. b1-1`` of a per-item solve: transform, divide, transform back.
+
+    Item ``b`` is ``src[b·N : (b+1)·N]`` (a tensor of ``g`` modes), its factors
+    at ``F[b·fstride + …]`` (forward ``metaf``, backward ``metab``) and its
+    eigenvalues at ``lam[b·lstride + …]`` (mode after mode, the shift added to
+    the first mode's); the transformed item stays in ``s3`` between the two
+    transforms.
+    """
+    idx = np.zeros(max(g, 1), dtype=np.int64)
+    nl = metaf[_PER_MODE * (g - 1)]
+    for b in range(b0, b1):
+        for phase in range(2):  # one call site of _block: it inlines once
+            if phase == 0:
+                out, oo, inp, io, meta = s3, 0, src, b * N, metaf
+            else:
+                # s3 /= Σ_k lam_k[i_k]: a prefix sum per row of the last mode
+                lb = b * lstride
+                for k in range(g):
+                    idx[k] = 0
+                t = 0
+                while t < N:
+                    ps = lam[lb] * 0
+                    off = lb
+                    for k in range(g - 1):
+                        ps += lam[off + idx[k]]
+                        off += metaf[_PER_MODE * k]
+                    for i in range(nl):
+                        s3[t + i] = s3[t + i] / (ps + lam[off + i])
+                    t += nl
+                    k = g - 2
+                    while k >= 0:
+                        idx[k] += 1
+                        if idx[k] < metaf[_PER_MODE * k]:
+                            break
+                        idx[k] = 0
+                        k -= 1
+                out, oo, inp, io, meta = dst, b * N, s3, 0, metab
+            _block(out, oo, 1, inp, io, 1, s1, s2, F, meta, g, b * fstride, 1)
+
+
 _u = int  # numba.uint64 once compiled: no negative-index wraparound in the loops
 _sum1 = _sum1_py
 _sum2 = _sum2_py
@@ -435,21 +477,22 @@ def _build() -> Any:
         _tiled = numba.njit(**inline)(_tiled_py)
         _mode = numba.njit(**inline)(_mode_py)
         _block = numba.njit(**inline)(_block_py)
-        return numba.njit(nogil=True, **opts)(_pass_py)
+        return (numba.njit(nogil=True, **opts)(_pass_py),
+                numba.njit(nogil=True, error_model="numpy", **opts)(_items_py))
 
     return _compile_cached(compile_)
 
 
 def _get_kernel() -> Any:
-    """The pass kernel (compiled per argument types on first use), or ``False``."""
+    """The kernels ``(pass, items)`` (compiled per dtype on first use), or ``False``."""
     return _built_once(_state, _lock, _build)
 
 
 _DTYPES = ("float32", "float64", "complex64", "complex128")
 
 
-def _compile_for(dtype: np.dtype) -> None:
-    """Compile (or load from Numba's disk cache) the pass kernel for ``dtype``.
+def _compile_for(dtype: np.dtype, kind: int) -> None:
+    """Compile (or load from Numba's disk cache) kernel ``kind`` (0 pass, 1 items).
 
     The compilation runs with LLVM's SLP vectorizer on (Numba leaves it off):
     it is what packs :func:`_tile_py`'s lanes into vector registers, worth
@@ -458,9 +501,14 @@ def _compile_for(dtype: np.dtype) -> None:
     """
     import numba
 
-    kern = _get_kernel()
+    kern = _get_kernel()[kind]
     arr = numba.types.Array(numba.from_dtype(dtype), 1, "C")
-    sig = (arr, arr, arr, arr, arr, numba.types.Array(numba.int64, 1, "C")) + (numba.int64,) * 7
+    ints = numba.types.Array(numba.int64, 1, "C")
+    i64 = numba.int64
+    if kind == 0:
+        sig = (arr,) * 5 + (ints,) + (i64,) * 7
+    else:
+        sig = (arr,) * 6 + (ints, ints, i64, arr) + (i64,) * 5
     with _lock:
         before = numba.config.SLP_VECTORIZE
         numba.config.SLP_VECTORIZE = True
@@ -468,40 +516,89 @@ def _compile_for(dtype: np.dtype) -> None:
             kern.compile(sig)
         finally:
             numba.config.SLP_VECTORIZE = before
-        _compiled[dtype.name] = True
+        _compiled[dtype.name, kind] = True
 
 
-def ready(dtype: Any, wait: bool = False) -> bool:
-    """Whether the kernel for ``dtype`` can run now.
+def _join_compilations() -> None:
+    """At exit, let a compilation under way finish, so that its cache file is written."""
+    for t in threading.enumerate():
+        if t.name == "kronsolve-compile":
+            t.join()
+
+
+def ready(dtype: Any, wait: bool = False, kind: int = 0) -> bool:
+    """Whether kernel ``kind`` (0: products, 1: per-item solves) for ``dtype`` can run now.
 
     If it is not compiled yet, it is compiled in a background thread (callers
     keep the GEMM schemes meanwhile), or now with ``wait=True``.  False where
     Numba is unavailable or the dtype is not a float or complex one.
     """
     dtype = np.dtype(dtype)
-    state = _compiled.get(dtype.name)
+    key = (dtype.name, kind)
+    state = _compiled.get(key)
     if state is True:
         return True
     if state is False or dtype.name not in _DTYPES or not _get_kernel():
         return False
     if wait:
-        _compile_for(dtype)
+        _compile_for(dtype, kind)
         return True
     if state is None:
-        _compiled[dtype.name] = "compiling"
+        _compiled[key] = "compiling"
 
         def work() -> None:
             try:
-                _compile_for(dtype)
+                _compile_for(dtype, kind)
             except Exception:  # the GEMM schemes stay in use
-                _compiled[dtype.name] = False
+                _compiled[key] = False
 
+        if not _state.get("atexit"):
+            import atexit
+
+            atexit.register(_join_compilations)
+            _state["atexit"] = True
         threading.Thread(target=work, name="kronsolve-compile", daemon=True).start()
     return False
 
 
+def warm_up(dtypes: Any = ("float64",), solves: bool = True) -> bool:
+    """Compile the fused small-factor kernels now (or load them from Numba's cache).
+
+    Products and solves with small factors (up to order 64) run faster through
+    kernels that kronsolve compiles with Numba on first use, in a background
+    thread, while the first calls take the BLAS route; the compiled code is
+    cached on disk, so this happens once per machine and version (about 5–10 s
+    per kernel and dtype, then 0.2–0.3 s to load in a new process).  Call this
+    at start-up to have them from the first call on, for instance in a
+    benchmark or before timing.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtypes, optional
+        The dtypes to prepare (float32, float64, complex64, complex128).
+    solves : bool, optional
+        Also prepare the kernel of solves with per-item factors.
+
+    Returns
+    -------
+    bool
+        Whether the kernels are available (False where Numba is not).
+
+    Examples
+    --------
+    >>> import kronsolve as ks
+    >>> ks.warm_up()  # doctest: +SKIP
+    True
+    """
+    ok = True
+    for dt in dtypes:
+        for kind in ((0, 1) if solves else (0,)):
+            ok = ready(dt, wait=True, kind=kind) and ok
+    return ok
+
+
 def _run_pass(*args: Any) -> None:
-    _state["kernel"](*args)
+    _state["kernel"][0](*args)
 
 
 # ------------------------------------------------------------------ planning
@@ -596,16 +693,24 @@ def fused_plan(outer: int, ns: tuple, ms: tuple, C: int, itemsize: int,
     return None
 
 
-def pack(mats: Any, dtype: Any) -> np.ndarray:
-    """The factors as the kernel reads them: ``A_1, A_1ᵀ, A_2, A_2ᵀ, …`` in one array."""
-    F = np.empty(sum(2 * A.size for A in mats), dtype=dtype)
+def pack(mats: Any, dtype: Any, batch: tuple | None = None) -> np.ndarray:
+    """The factors as the kernel reads them: ``A_1, A_1ᵀ, A_2, A_2ᵀ, …`` in one array.
+
+    With ``batch``, the factors are stacks broadcast to ``batch`` items, and
+    the result holds each item's factors in turn (``F.size // prod(batch)`` apart).
+    """
+    E = 1 if batch is None else prod(batch)
+    size = sum(2 * A.shape[-1] * A.shape[-2] for A in mats)
+    F = np.empty((E, size), dtype=dtype)
     o = 0
     for A in mats:
-        m, n = A.shape
-        F[o:o + m * n].reshape(m, n)[...] = A
-        F[o + m * n:o + 2 * m * n].reshape(n, m)[...] = A.T
-        o += 2 * m * n
-    return F
+        m, n = A.shape[-2:]
+        for M in (A, np.swapaxes(A, -1, -2)):
+            shape = M.shape[-2:]
+            F[:, o:o + m * n].reshape((E,) + shape)[...] = (
+                M if batch is None else np.broadcast_to(M, batch + shape).reshape((E,) + shape))
+            o += m * n
+    return F.reshape(-1)
 
 
 _local = threading.local()
@@ -655,3 +760,64 @@ def run(X: np.ndarray, F: np.ndarray, fp: FusedPlan, out: np.ndarray | None = No
         for f in futs:
             f.result()
     return dst
+
+
+# ------------------------------------------------------------------ per-item solves
+
+
+class ItemsPlan(NamedTuple):
+    """A per-item solve: modes of sizes ``ns``, each item one block in cache."""
+
+    metaf: np.ndarray
+    metab: np.ndarray
+    fstride: int  # elements of packed factors per item
+    N: int
+    scratch: int
+
+
+def items_plan(ns: tuple, itemsize: int) -> ItemsPlan | None:
+    """The per-item solve's plan for items of shape ``ns``, or None if an item
+    does not fit in a block (the stacked GEMM route then runs)."""
+    N = prod(ns)
+    if not ns or N == 0 or max(ns) > _MAX_ORDER or N * itemsize > _BLOCK_BYTES:
+        return None
+    offs, o = [], 0
+    for n in ns:
+        offs.append(o)
+        o += 4 * n * n
+    metaf = _meta(ns, ns, tuple(offs))
+    metab = _meta(ns, ns, tuple(x + 2 * n * n for x, n in zip(offs, ns)))
+    return ItemsPlan(metaf, metab, o, N, N)
+
+
+def pack_items(fwd: list, bwd: list, batch: tuple, dtype: Any) -> np.ndarray:
+    """Per item and mode ``fwd_k, fwd_kᵀ, bwd_k, bwd_kᵀ`` (stacks broadcast to ``batch``)."""
+    return pack([M for pair in zip(fwd, bwd) for M in pair], dtype, batch)
+
+
+def run_items(B: np.ndarray, F: np.ndarray, lam: np.ndarray, ip: ItemsPlan,
+              threads: int = 1, submit: Any = None) -> np.ndarray:
+    """Solve every item of ``B`` (shape ``(E, N)``, C order): a new ``(E, N)`` array.
+
+    ``lam`` is ``(E, Σ n_k)``: each item's eigenvalues mode after mode (the
+    shift included in the first mode's); ``F`` from :func:`pack_items`.
+    """
+    E = B.shape[0]
+    src = B.reshape(-1)
+    dst = np.empty_like(src)
+    lam = np.ascontiguousarray(lam, dtype=B.dtype).reshape(-1)
+    lstride = lam.size // max(E, 1)
+
+    def part(b0: int, b1: int) -> None:
+        s1, s2 = _scratch_pair(ip.scratch, B.dtype)
+        s3 = np.empty(ip.N, dtype=B.dtype)
+        _state["kernel"][1](dst, src, s1, s2, s3, F, ip.metaf, ip.metab, len(ip.metaf) // 4,
+                            lam, ip.N, ip.fstride, lstride, b0, b1)
+
+    k = max(1, min(threads, E))
+    cuts = [E * i // k for i in range(k + 1)]
+    futs = [submit(part, cuts[i], cuts[i + 1]) for i in range(1, k)]
+    part(cuts[0], cuts[1])
+    for f in futs:
+        f.result()
+    return dst.reshape(B.shape)

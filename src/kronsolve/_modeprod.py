@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import NUMPY, backend_of, reference_of
+from ._backends.numpy import items_product
 from ._validation import _as_array, _as_matrix, _resolve_modes
 
 __all__ = ["mode_product", "multi_mode_product"]
@@ -179,6 +180,12 @@ def _batched(X: Any, mats: list, modes: Any, transpose: bool) -> Any:
     dtype = be.result_type(X, *mats)
     xp = be.xp
     Y = be.astype(X, dtype)
+    if be is NUMPY:
+        stacks = [be.astype(A, dtype) for A in mats]
+        fused = items_product(Y, [np.swapaxes(A, -1, -2) for A in stacks] if transpose
+                              else stacks, batch)
+        if fused is not None:
+            return fused
     nb = len(batch)
     Y = xp.reshape(Y, (1,) * (nb - len(xb)) + tuple(Y.shape))
     for k, A in enumerate(mats):

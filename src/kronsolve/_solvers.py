@@ -37,6 +37,7 @@ from . import _autodiff
 from ._backends import NUMPY, backend_of, reference_of
 from ._decomposition import METHODS, Mode, decompose
 from ._eigsums import _any_sum_near_zero, _nearest_zero_sum, _singular_tol, _slogdet_sums
+from ._peritem import PerItemSolver, is_symmetric
 from ._schur import Triangular, trisolve
 from ._validation import (
     _as_array,
@@ -202,6 +203,9 @@ class KronSumSolver:
         if d == 0:
             raise ValueError("mats must hold at least one matrix, got an empty sequence")
         be = backend_of(*mats, *(masses_l or ()))
+        if any(getattr(A, "ndim", 2) > 2 for A in mats):
+            self._init_items(be, mats, masses_l, assume_a, check_finite)
+            return
         # autodiff: decompose detached factors; the originals go to the backward pass
         mats, masses_l, self._grad = _autodiff.detach_factors(be, mats, masses_l)
         self._assume_a = assume_a
@@ -294,9 +298,69 @@ class KronSumSolver:
 
     def __repr__(self) -> str:
         lib = "" if self._backend is NUMPY else f"[{self._backend.name}]"
+        if self._items is not None:
+            return (f"KronSumSolver{lib}(shape={self.shape}, per-item factors of batch "
+                    f"{self.batch_shape}, symmetric)")
         return (f"KronSumSolver{lib}(shape={self.shape}, "
                 f"{'generalized, ' if self._masses else ''}"
                 f"{'symmetric' if all(m.hermitian for m in self._modes) else 'general'})")
+
+    # ---------------------------------------------------------- per-item factors
+    _items: PerItemSolver | None = None
+
+    def _init_items(self, be: Any, mats: list, masses: Any, assume_a: str,
+                    check_finite: bool) -> None:
+        """Stacks of factors (one set per item): symmetric ones, decomposed once."""
+        mats = [be.tensor(A, f"mats[{k}]", reference_of(*mats)) if be is not NUMPY
+                else _as_array(A, f"mats[{k}]") for k, A in enumerate(mats)]
+        for k, A in enumerate(mats):
+            if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+                raise ValueError(f"mats[{k}] must be a square matrix or a stack of them, got "
+                                 f"shape {tuple(A.shape)}")
+            if check_finite:
+                be.check_finite(A, f"mats[{k}]")
+        try:
+            np.broadcast_shapes(*[tuple(A.shape[:-2]) for A in mats])
+        except ValueError:
+            raise ValueError("the batch dimensions of the factor stacks do not broadcast: "
+                             + str([tuple(A.shape[:-2]) for A in mats])) from None
+        dt = be.work_dtype(*[A.dtype for A in mats])
+        self._eps = be.eps(be.real_of(dt))
+        if masses is not None or self._method in ("eig", "schur") or assume_a == "gen" or (
+                assume_a == "auto" and self._method == "auto"
+                and not is_symmetric(be, mats, self._eps)):
+            raise NotImplementedError(
+                "KronSumSolver takes per-item factors (stacks) when they are symmetric and "
+                "without masses; solve_kronsum solves other per-item factors item by item")
+        self._backend, self._ref = be, reference_of(*mats)
+        self._items = PerItemSolver(be, mats, dt)
+        self.shape, self.ndim = self._items.shape, len(mats)
+        self.batch_shape = self._items.batch_shape
+        self.eigenvalues = self._items.eigenvalues
+
+    def _solve_items(self, B: Any, shift: Any, check_finite: bool) -> Any:
+        be = self._backend
+        B = be.tensor(B, "B", self._ref) if be is not NUMPY else _as_array(B, "B")
+        d, ns = self.ndim, self.shape
+        flat = B.ndim == 1 and d > 1 and B.shape[0] == prod(ns)
+        if flat:
+            B = be.xp.reshape(B, ns)
+        if B.ndim < d or tuple(B.shape[B.ndim - d:]) != ns:
+            raise ValueError(f"B must have shape (..., {', '.join(map(str, ns))}) or "
+                             f"({prod(ns)},) to match the factors, got {tuple(B.shape)}")
+        try:
+            np.broadcast_shapes(tuple(B.shape[:B.ndim - d]), self.batch_shape)
+        except ValueError:
+            raise ValueError(f"the batch dimensions do not broadcast: B has "
+                             f"{tuple(B.shape[:B.ndim - d])}, the factors "
+                             f"{self.batch_shape}") from None
+        if check_finite:
+            B = be.check_finite(B, "B")
+        X = self._items.solve(B, _check_shift(shift), self._eps)
+        if not be.is_complex(B.dtype) and not be.is_complex(self._items._dt) and \
+                not _is_complex_scalar(shift) and be.is_complex(X.dtype):
+            X = be.xp.real(X)
+        return be.xp.reshape(X, (-1,)) if flat and X.ndim == d else X
 
     # ---------------------------------------------------------------- helpers
     def _check_nonsingular(self, shift: Any, eps: float) -> None:
@@ -379,6 +443,8 @@ class KronSumSolver:
             A checked route (``method="eig"``, masses reduced without an orthogonal
             transform) whose residual stays above 30 eps after one refinement step.
         """
+        if self._items is not None:
+            return self._solve_items(B, shift, check_finite)
         return self._solve(B, shift, check_finite=check_finite, overwrite_b=overwrite_b)
 
     def _solve(self, B: Any, shift: Any, *, check_finite: bool, overwrite_b: bool,
@@ -560,6 +626,8 @@ class KronSumSolver:
         >>> bool(sign == ref[0]), bool(np.isclose(logdet, ref[1]))
         (True, True)
         """
+        if self._items is not None:
+            raise NotImplementedError("slogdet of a solver with per-item factors")
         shift = _check_shift(shift)
         sign, logabs = _slogdet_sums([m.lam_host for m in self._modes], shift)
         if self._masses and logabs > -np.inf:
@@ -593,6 +661,8 @@ class KronSumSolver:
         >>> info, bool(np.allclose(K @ x, np.ones(36)))
         (0, True)
         """
+        if self._items is not None:
+            raise NotImplementedError("aslinearoperator of a solver with per-item factors")
         if self._backend is not NUMPY:
             raise TypeError(f"aslinearoperator needs a NumPy solver, not a "
                             f"{self._backend.name} one")
@@ -892,7 +962,7 @@ def solve_sylvester(a: Any, b: Any, q: Any) -> np.ndarray:
 def _solve_per_item(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, method: str,
                     check_finite: bool) -> Any:
     """``solve_kronsum`` with per-item factors (stacks broadcast against ``B``'s batch)."""
-    from ._modeprod import _batched, _operands
+    from ._modeprod import _operands
 
     _check_method(method)
     be, B, mats = _operands(B, mats, "B", stacks=True)
@@ -919,20 +989,9 @@ def _solve_per_item(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, 
         raise ValueError(
             "the batch dimensions do not broadcast: B has " + str(tuple(B.shape[:B.ndim - d]))
             + ", mats have " + str([tuple(A.shape[:-2]) for A in mats])) from None
-    xp = be.xp
     eps = be.eps(be.real_of(be.work_dtype(B.dtype, *[A.dtype for A in mats])))
-
-    def hermitian(A: Any) -> bool:
-        AH = xp.conj(be.swapaxes(A, -1, -2)) if be.is_complex(A.dtype) else \
-            be.swapaxes(A, -1, -2)
-        big = float(np.asarray(be.to_host(xp.max(xp.abs(A))))) if A.size else 0.0
-        if big == 0:
-            return True
-        gap = float(np.asarray(be.to_host(xp.max(xp.abs(A - AH)))))
-        return gap <= 8.0 * A.shape[-1] * eps * big
-
     symmetric = masses is None and method in ("auto", "eigh") and assume_a != "gen" and (
-        assume_a == "sym" or method == "eigh" or all(hermitian(A) for A in mats))
+        assume_a == "sym" or method == "eigh" or is_symmetric(be, mats, eps))
     if not symmetric:
         if be is not NUMPY:
             raise NotImplementedError(
@@ -952,38 +1011,10 @@ def _solve_per_item(B: Any, mats: list, masses: Any, shift: Any, assume_a: str, 
                 out = np.empty(batch + ns, dtype=Xi.dtype)
             out[idx] = Xi
         return out if out is not None else np.zeros(batch + ns)
-    # symmetric stacks: one batched eigh per factor, two stacked transforms
+    # symmetric stacks: one batched eigh per factor, transform–divide–transform
     dt = be.work_dtype(B.dtype, *[A.dtype for A in mats])
-    if _is_complex_scalar(shift):
-        dt = be.complex_of(dt)
-    lams, Qs = [], []
-    for A in mats:
-        A = be.astype(A, dt)
-        AH = xp.conj(be.swapaxes(A, -1, -2)) if be.is_complex(A.dtype) else \
-            be.swapaxes(A, -1, -2)
-        lam, Q = xp.linalg.eigh((A + AH) * 0.5)
-        lams.append(lam)
-        Qs.append(Q)
-    nb = len(batch)
-    S = None
-    for k, lam in enumerate(lams):
-        lb = tuple(lam.shape[:-1])
-        shape = (1,) * (nb - len(lb)) + lb + tuple(ns[k] if j == k else 1 for j in range(d))
-        t = xp.reshape(lam, shape)
-        S = t if S is None else S + t
-    S = S + shift
-    scale = sum(float(np.asarray(be.to_host(xp.max(xp.abs(lam))))) for lam in lams) + abs(shift)
-    smallest = float(np.asarray(be.to_host(xp.min(xp.abs(S)))))
-    if not smallest > d * eps * scale:
-        raise np.linalg.LinAlgError(
-            f"the Kronecker sum of some item is singular to working precision: an eigenvalue "
-            f"sum{' plus shift' if shift != 0 else ''} is {smallest:.3g}, zero relative to "
-            f"the eigenvalue scale {scale:.3g}")
-    QH = [xp.conj(be.swapaxes(Q, -1, -2)) if be.is_complex(Q.dtype) else
-          be.swapaxes(Q, -1, -2) for Q in Qs]
-    Y = _batched(be.astype(B, dt), QH, None, False)
-    X = _batched(Y / S, Qs, None, False)
+    X = PerItemSolver(be, mats, dt).solve(B, shift, eps)
     if not be.is_complex(be.work_dtype(B.dtype, *[A.dtype for A in mats])) and \
             not _is_complex_scalar(shift) and be.is_complex(X.dtype):
-        X = xp.real(X)
+        X = be.xp.real(X)
     return X

@@ -204,6 +204,40 @@ def _fused_plan(X: np.ndarray, mats: list, modes: Any) -> Any:
     return p
 
 
+def _fused_threads(flops: float) -> tuple[int, Any]:
+    """Threads for a fused-kernel call of ``flops``, and the submit function for them."""
+    if flops < _fused._THREADS_MIN_FLOPS:
+        return 1, None
+    n = _cores()
+    return n, (_executor().submit if n > 1 else None)
+
+
+def items_product(X: np.ndarray, mats: list, batch: tuple) -> np.ndarray | None:
+    """``multi_mode_product`` with per-item factors by the fused kernel, or None.
+
+    ``X`` is ``(..., n_1, …, n_d)``, ``mats[k]`` a stack ``(..., m_k, n_k)``, all
+    in the working dtype, their batch dimensions broadcasting to ``batch``.
+    None where the kernel does not apply (sparse or large factors, an item
+    that is not one block, the kernel not compiled yet): stacked ``matmul`` then.
+    """
+    d = len(mats)
+    ns = tuple(X.shape[X.ndim - d:])
+    ms = tuple(A.shape[-2] for A in mats)
+    E = prod(batch)
+    if E == 0 or _transform._STRATEGY[0] not in ("auto", "fused") or \
+            not all(type(A) is np.ndarray and A.dtype == X.dtype for A in mats):
+        return None
+    p = _fused.fused_plan(E, ns, ms, 1, X.dtype.itemsize, force=True)
+    if p is None or len(p.passes) != 1 or not _fused.ready(
+            X.dtype, wait=_transform._STRATEGY[0] == "fused"):
+        return None
+    F = _fused.pack(mats, X.dtype, batch)
+    Xb = np.ascontiguousarray(np.broadcast_to(X, batch + ns))
+    threads, submit = _fused_threads(p.flops)
+    return _fused.run(Xb, F, p, None, None, threads, submit,
+                      fstride=F.size // E).reshape(batch + ms)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return np.matmul(a, b, out=out)
 
@@ -653,9 +687,9 @@ class NumpyBackend(Backend):
             _check_memory(p.size_out + p.tmp, X.dtype,
                           f"the product of a tensor of shape {X.shape}")
         tmp = _work_buffer(0, p.tmp, X.dtype) if p.tmp else None
-        threads = _cores() if p.flops >= _fused._THREADS_MIN_FLOPS else 1
+        threads, submit = _fused_threads(p.flops)
         Y = _fused.run(cur, F, p, out if direct else None, tmp, threads,
-                       _executor().submit if threads > 1 else None).reshape(shape_out)
+                       submit).reshape(shape_out)
         if out is not None and not direct:
             out[...] = Y
             return out
