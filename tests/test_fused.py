@@ -196,10 +196,11 @@ def test_compiles_in_the_background(monkeypatch):
     gate = threading.Event()
     done = []
     monkeypatch.setattr(_fused, "_compile_for",
-                        lambda dt: gate.wait(10) and (_fused._compiled.__setitem__(dt.name, True),
-                                                      done.append(dt.name)))
+                        lambda dt, kind: gate.wait(10) and (
+                            _fused._compiled.__setitem__((dt.name, kind), True),
+                            done.append(dt.name)))
     assert _fused.ready(np.float64) is False
-    assert _fused._compiled["float64"] == "compiling"
+    assert _fused._compiled["float64", 0] == "compiling"
     assert _fused.ready(np.float64) is False  # no second compilation
     gate.set()
     for t in threading.enumerate():
