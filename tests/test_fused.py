@@ -208,3 +208,39 @@ def test_compiles_in_the_background(monkeypatch):
             t.join(10)
     assert done == ["float64"] and _fused.ready(np.float64) is True
     assert _fused.ready(np.int64) is False  # only float and complex kernels
+
+
+@pytest.mark.parametrize("ns", [(5,), (4, 7), (6, 5, 3), (3, 2, 4, 2), (2, 3, 2, 2, 3)], ids=str)
+@pytest.mark.parametrize("batch", [(), (3,), (2, 2)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_solver_transforms_on_the_per_item_kernel(ns, batch, dtype, forced, monkeypatch):
+    """``KronSumSolver.solve`` through the kernel that transforms, divides and
+    transforms back each problem in cache, against dense solves."""
+    calls = []
+    real = _fused.run_items
+    monkeypatch.setattr(_fused, "run_items", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(len(ns))
+    mats = []
+    for n in ns:
+        A = rand((n, n), dtype, seed=n)
+        mats.append(A @ A.conj().T + n * np.eye(n, dtype=dtype))
+    B = rand(batch + ns, dtype, seed=3)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for shift in (0.0, 0.5, 0.25 + 1j):
+        X = ks.KronSumSolver(mats).solve(B, shift=shift)
+        ref = naive.solve_kronsum(B.astype(complex), mats, shift=shift)
+        assert_allclose(X, ref, rtol=tol, atol=tol)
+    Bw = B.copy()
+    X = ks.KronSumSolver(mats).solve(Bw, overwrite_b=True)
+    assert_allclose(X, naive.solve_kronsum(B, mats), rtol=tol, atol=tol)
+    assert calls
+    del rng
+
+
+def test_eig_route_on_the_per_item_kernel(forced):
+    """Non-symmetric factors by their eigenvectors (method="eig"): complex transforms."""
+    rng = np.random.default_rng(4)
+    mats = [rng.standard_normal((n, n)) + 3 * n * np.eye(n) for n in (4, 5, 3)]
+    B = rng.standard_normal((4, 5, 3))
+    X = ks.solve_kronsum(B, mats, method="eig")
+    assert_allclose(X, naive.solve_kronsum(B, mats), rtol=1e-10, atol=1e-12)

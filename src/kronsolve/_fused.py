@@ -790,29 +790,42 @@ def items_plan(ns: tuple, itemsize: int) -> ItemsPlan | None:
     return ItemsPlan(metaf, metab, o, N, N)
 
 
+def items_win(ns: tuple, batch: int) -> bool:
+    """Whether the per-item kernel beats the GEMM schemes for a solve whose
+    problems (``batch`` of them) share their factors (measured rule)."""
+    N = prod(ns)
+    return len(ns) >= 5 or 1024 <= N <= 8192
+
+
 def pack_items(fwd: list, bwd: list, batch: tuple, dtype: Any) -> np.ndarray:
     """Per item and mode ``fwd_k, fwd_kᵀ, bwd_k, bwd_kᵀ`` (stacks broadcast to ``batch``)."""
     return pack([M for pair in zip(fwd, bwd) for M in pair], dtype, batch)
 
 
 def run_items(B: np.ndarray, F: np.ndarray, lam: np.ndarray, ip: ItemsPlan,
-              threads: int = 1, submit: Any = None) -> np.ndarray:
-    """Solve every item of ``B`` (shape ``(E, N)``, C order): a new ``(E, N)`` array.
+              threads: int = 1, submit: Any = None, out: np.ndarray | None = None,
+              shared: bool = False) -> np.ndarray:
+    """Solve every item of ``B`` (shape ``(E, N)``, C order) into ``out`` (or a new array).
 
     ``lam`` is ``(E, Σ n_k)``: each item's eigenvalues mode after mode (the
-    shift included in the first mode's); ``F`` from :func:`pack_items`.
+    shift included in the first mode's); ``F`` from :func:`pack_items`.  With
+    ``shared``, every item uses the first item's factors and eigenvalues.
+    ``out`` may be ``B`` itself (each item is read before it is written).
     """
     E = B.shape[0]
     src = B.reshape(-1)
-    dst = np.empty_like(src)
+    if not src.flags.writeable:  # the kernel is compiled for writable arrays
+        src = src.copy()
+    dst = np.empty_like(src) if out is None else out.reshape(-1)
     lam = np.ascontiguousarray(lam, dtype=B.dtype).reshape(-1)
-    lstride = lam.size // max(E, 1)
+    lstride = 0 if shared else lam.size // max(E, 1)
+    fstride = 0 if shared else ip.fstride
 
     def part(b0: int, b1: int) -> None:
         s1, s2 = _scratch_pair(ip.scratch, B.dtype)
         s3 = np.empty(ip.N, dtype=B.dtype)
         _state["kernel"][1](dst, src, s1, s2, s3, F, ip.metaf, ip.metab, len(ip.metaf) // 4,
-                            lam, ip.N, ip.fstride, lstride, b0, b1)
+                            lam, ip.N, fstride, lstride, b0, b1)
 
     k = max(1, min(threads, E))
     cuts = [E * i // k for i in range(k + 1)]
