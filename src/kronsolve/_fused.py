@@ -317,18 +317,28 @@ def _tile_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n):
     dst[d + _u(7)] = c37
 
 
-def _tiled_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows):
+def _tiled_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows, vouter):
     """:func:`_sums_py` in 4 × 8 tiles, the edges by the row sums.
 
+    ``vouter``: the tiles go column by column (each ``n × 8`` slice of ``V``
+    read once, ``S`` again for each), else row by row (``S`` read once): the
+    operand read again is the small one, the factor, which stays in L1.
     Each helper has one call site, so that all of them inline into one
     function without doubling its compile time.
     """
     r4 = rows - rows % 4 if n > 0 else 0
     c8 = L - L % 8 if n > 0 else 0
-    for r in range(0, r4, 4):
-        for c in range(0, c8, 8):
-            _tile(dst, do + r * dstep + c, dstep, V, vo + c, vs, S, so + r * sstep,
-                  sstep, ss, n)
+    nr = r4 // 4
+    nc = c8 // 8
+    for t in range(nr * nc):
+        if vouter:
+            c = (t // nr) * 8
+            r = (t - (t // nr) * nr) * 4
+        else:
+            r = (t // nc) * 4
+            c = (t - (t // nc) * nc) * 8
+        _tile(dst, do + r * dstep + c, dstep, V, vo + c, vs, S, so + r * sstep,
+              sstep, ss, n)
     # the edges: the columns past c8 of the first r4 rows, then the rows past r4
     for e in range(2):
         if e == 0:
@@ -360,7 +370,7 @@ def _mode_py(dst, do, drs, src, so, srs, F, fa, fat, P, n, m, Q, w):
             q = t - p * Q
             V, vo, vs, S, sb = src, so + (p * n * Q + q) * srs, Q * srs, F, fa
             db, dstep, L, rows = do + (p * m * Q + q) * drs, Q * drs, w, m
-        _tiled(dst, db, dstep, V, vo, vs, S, sb, n, 1, n, L, rows)
+        _tiled(dst, db, dstep, V, vo, vs, S, sb, n, 1, n, L, rows, not cols and vs == L)
 
 
 def _block_py(dst, do, drs, src, so, srs, s1, s2, F, meta, g, fshift, w):
@@ -656,11 +666,17 @@ def _pass(ns: tuple, ms: tuple, offs: tuple, outer: int, C: int, tile: int) -> P
 
 
 def _wins(ns: tuple, ms: tuple, C: int) -> bool:
-    """Whether the fused kernel beats the GEMM schemes (measured rules, README Performance)."""
-    big = max(ns + ms)
-    if C < 16:
-        return big <= 32
-    return len(ns) >= 4 and big <= 16
+    """Whether the fused kernel beats the GEMM schemes (measured: README, Performance).
+
+    It does for whole products of at most 4096 elements (where the GEMM
+    schemes pay a BLAS call and its overhead per mode) and for many
+    right-hand sides with four or more factors of order 8 or less; elsewhere
+    the BLAS runs closer to its rate than this kernel.
+    """
+    N = max(prod(ns), prod(ms))
+    if C == 1:
+        return N <= 4096
+    return C >= 256 and len(ns) >= 4 and max(ns + ms) <= 8
 
 
 def fused_plan(outer: int, ns: tuple, ms: tuple, C: int, itemsize: int,

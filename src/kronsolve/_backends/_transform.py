@@ -40,7 +40,8 @@ from typing import Any, NamedTuple
 
 __all__: list[str] = []
 
-# "auto" picks per case; "std", "front", "back" and "slabs" force one scheme
+# "auto" picks per case; "gemm" as "auto" without the fused kernels (NumPy);
+# "std", "front", "back", "slabs" and "fused" force one scheme
 _STRATEGY = ["auto"]
 # rotating schemes: front for factors up to this order, back from this tensor size
 _FRONT_MAX = 32
@@ -82,7 +83,7 @@ def _steps(shape: tuple, sizes: list, modes: list[int]) -> tuple[tuple, tuple]:
 
 def _scheme(shape: tuple, sizes: list, modes: list[int], dense: bool, slabs_ok: bool,
             itemsize: int) -> str:
-    strategy = _STRATEGY[0]
+    strategy = "auto" if _STRATEGY[0] == "gemm" else _STRATEGY[0]
     d = len(sizes)
     square = dense and modes == list(range(d)) and all(m == n for m, n in sizes)
     if square and d >= 1 and len(shape) == d:
