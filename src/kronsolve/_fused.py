@@ -607,10 +607,6 @@ def warm_up(dtypes: Any = ("float64",), solves: bool = True) -> bool:
     return ok
 
 
-def _run_pass(*args: Any) -> None:
-    _state["kernel"][0](*args)
-
-
 # ------------------------------------------------------------------ planning
 
 
@@ -633,7 +629,7 @@ class FusedPlan(NamedTuple):
     tmp: int  # elements of the intermediate between the passes (0: one pass)
     size_out: int
     flops: float
-    first: int = 0  # the tensor's axis of the first mode (for the caller)
+    shape_out: tuple = ()  # the result's shape (for the caller)
 
 
 def _meta(ns: tuple, ms: tuple, offs: tuple) -> np.ndarray:
@@ -743,7 +739,8 @@ def _scratch_pair(size: int, dtype: np.dtype) -> tuple:
 def _blocks(dst: np.ndarray, src: np.ndarray, F: np.ndarray, p: Pass, fstride: int,
             b0: int, b1: int) -> None:
     s1, s2 = _scratch_pair(p.scratch, dst.dtype)
-    _run_pass(dst, src, s1, s2, F, p.meta, p.g, p.outer, p.C, p.tile, fstride, b0, b1)
+    _state["kernel"][0](dst, src, s1, s2, F, p.meta, p.g, p.outer, p.C, p.tile, fstride,
+                        b0, b1)
 
 
 def run(X: np.ndarray, F: np.ndarray, fp: FusedPlan, out: np.ndarray | None = None,

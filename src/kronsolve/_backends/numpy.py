@@ -195,7 +195,8 @@ def _fused_plan(X: np.ndarray, mats: list, modes: Any) -> Any:
                                   tuple(A.shape[0] for A in mats), prod(X.shape[b + g:]),
                                   X.dtype.itemsize, force=strategy == "fused")
             if p is not None:
-                p = p._replace(first=b)
+                p = p._replace(shape_out=X.shape[:b] + tuple(A.shape[0] for A in mats)
+                               + X.shape[b + g:])
         if len(_FUSED_PLANS) >= 512:
             _FUSED_PLANS.clear()
         _FUSED_PLANS[key] = p
@@ -699,18 +700,15 @@ class NumpyBackend(Backend):
             F = _fused.pack(mats, X.dtype)
             if plans is not None:
                 plans[_PACKED] = F
-        shape_out = list(X.shape)
-        for A, k in zip(mats, range(p.first, p.first + len(mats))):
-            shape_out[k] = A.shape[0]
         cur = X if X.flags.c_contiguous else np.ascontiguousarray(X)
         direct = out is not None and out.flags.c_contiguous and not np.may_share_memory(out, cur)
-        if not direct:
+        if not direct and (p.size_out + p.tmp) * X.dtype.itemsize >= _MEMORY_CHECK_MIN:
             _check_memory(p.size_out + p.tmp, X.dtype,
                           f"the product of a tensor of shape {X.shape}")
         tmp = _work_buffer(0, p.tmp, X.dtype) if p.tmp else None
         threads, submit = _fused_threads(p.flops)
         Y = _fused.run(cur, F, p, out if direct else None, tmp, threads,
-                       submit).reshape(shape_out)
+                       submit).reshape(p.shape_out)
         if out is not None and not direct:
             out[...] = Y
             return out
