@@ -112,6 +112,11 @@ class KronSumSolver:
     mats : sequence of (n_k, n_k) arrays or scipy.sparse matrices
         The factors ``A1, ..., Ad`` (``K_k`` with masses), ``d >= 1``.  Factors
         that are the same object, or equal arrays, are decomposed only once.
+        Stacks ``(..., n_k, n_k)`` are per-item factors (each item of a batch
+        its own, the leading dimensions broadcasting as in NumPy's stacked
+        ``matmul``): symmetric ones without masses, decomposed once in one
+        batched ``eigh`` each; :meth:`solve` then solves every item with its
+        own factors (``slogdet`` and ``aslinearoperator`` are not offered).
     masses : sequence of (n_k, n_k) arrays, optional
         Mass matrices ``M_k``, symmetric (Hermitian) positive definite for the
         symmetric path; an entry ``None`` stands for the identity.
@@ -148,6 +153,8 @@ class KronSumSolver:
         ``(n_1, ..., n_d)``, the trailing shape of the right-hand sides.
     ndim : int
         ``d``.
+    batch_shape : tuple of int
+        With per-item factors only: their broadcast batch shape.
     eigenvalues : list of arrays
         Eigenvalues of each factor (real for the symmetric path), in the
         factors' array library.
