@@ -828,7 +828,7 @@ def run_items(B: np.ndarray, F: np.ndarray, lam: np.ndarray, ip: ItemsPlan,
     E = B.shape[0]
     src = B.reshape(-1)
     if not src.flags.writeable:  # the kernel is compiled for writable arrays
-        src = src.copy()
+        src = np.array(src)
     dst = np.empty_like(src) if out is None else out.reshape(-1)
     lam = np.ascontiguousarray(lam, dtype=B.dtype).reshape(-1)
     lstride = 0 if shared else lam.size // max(E, 1)

@@ -139,6 +139,9 @@ class PerItemSolver:
         lam = np.concatenate([np.broadcast_to(lam, batch + lam.shape[-1:]).reshape(E, -1)
                               for lam in self.eigenvalues], axis=1).astype(dt)
         lam[:, :self.shape[0]] += shift
-        Bb = np.ascontiguousarray(np.broadcast_to(B, batch + self.shape)).reshape(E, -1)
+        full = batch + self.shape
+        # broadcast_to gives a read-only view, which the kernel would copy again
+        Bb = np.ascontiguousarray(B if B.shape == full else np.broadcast_to(B, full)
+                                  ).reshape(E, -1)
         threads, submit = _fused_threads(4.0 * E * ip.N * sum(self.shape))
         return _fused.run_items(Bb, F, lam, ip, threads, submit).reshape(batch + self.shape)

@@ -254,7 +254,8 @@ def items_product(X: np.ndarray, mats: list, batch: tuple) -> np.ndarray | None:
             X.dtype, wait=_transform._STRATEGY[0] == "fused"):
         return None
     F = _fused.pack(mats, X.dtype, batch)
-    Xb = np.ascontiguousarray(np.broadcast_to(X, batch + ns))
+    # broadcast_to gives a read-only view, which the kernel would copy again
+    Xb = np.ascontiguousarray(X if X.shape == batch + ns else np.broadcast_to(X, batch + ns))
     threads, submit = _fused_threads(p.flops)
     return _fused.run(Xb, F, p, None, None, threads, submit,
                       fstride=F.size // E).reshape(batch + ms)
