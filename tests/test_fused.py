@@ -244,3 +244,51 @@ def test_eig_route_on_the_per_item_kernel(forced):
     B = rng.standard_normal((4, 5, 3))
     X = ks.solve_kronsum(B, mats, method="eig")
     assert_allclose(X, naive.solve_kronsum(B, mats), rtol=1e-10, atol=1e-12)
+
+
+def test_unwritable_cache_folder(tmp_path):
+    """No writable cache folder: the kernels compile without a cache and run; and
+    importing kronsolve compiles (and imports) nothing."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = (
+        "import sys\nimport numpy as np\nimport kronsolve as ks\n"
+        "assert 'numba' not in sys.modules\n"
+        "assert ks.warm_up(('float64',), solves=False)\n"
+        "F = [np.arange(9.0).reshape(3, 3) + k for k in range(3)]\n"
+        "x = np.arange(27.0)\n"
+        "y = ks.kron(*F) @ x\n"
+        "assert np.allclose(y, np.kron(np.kron(F[0], F[1]), F[2]) @ x)\n"
+        "from kronsolve import _fused\n"
+        "assert _fused._compiled[('float64', 0)] is True\n"
+        "print('ok')\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(blocker / "cache"),
+               NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ok" in r.stdout
+
+
+def test_cache_folder_turns_unwritable(monkeypatch):
+    """Saving to the cache fails at compile time: compiled again without the cache."""
+    calls = []
+
+    class Kernel:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def compile(self, sig):
+            calls.append(self.fail)
+            if self.fail:
+                raise PermissionError("read-only cache folder")
+
+    monkeypatch.setattr(_fused, "_compiled", {})
+    monkeypatch.setitem(_fused._state, "kernel", (Kernel(True), Kernel(True)))
+    monkeypatch.setattr(_fused, "_build", lambda cache=None: (Kernel(False), Kernel(False)))
+    assert _fused.ready(np.float64, wait=True) is True
+    assert calls == [True, False]

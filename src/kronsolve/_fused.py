@@ -468,7 +468,8 @@ _mode = _mode_py
 _block = _block_py
 
 
-def _build() -> Any:
+def _build(cache: bool | None = None) -> Any:
+    """The kernels, with Numba's disk cache where a folder is writable (or as ``cache``)."""
     numba = _import_numba()
     if numba is None:
         return False
@@ -490,7 +491,7 @@ def _build() -> Any:
         return (numba.njit(nogil=True, **opts)(_pass_py),
                 numba.njit(nogil=True, error_model="numpy", **opts)(_items_py))
 
-    return _compile_cached(compile_)
+    return _compile_cached(compile_) if cache is None else compile_(cache)
 
 
 def _get_kernel() -> Any:
@@ -523,7 +524,12 @@ def _compile_for(dtype: np.dtype, kind: int) -> None:
         before = numba.config.SLP_VECTORIZE
         numba.config.SLP_VECTORIZE = True
         try:
-            kern.compile(sig)
+            try:
+                kern.compile(sig)
+            except OSError:  # the cache folder turned unwritable: compile without it
+                _compiled.clear()
+                _state["kernel"] = _build(cache=False)
+                _state["kernel"][kind].compile(sig)
         finally:
             numba.config.SLP_VECTORIZE = before
         _compiled[dtype.name, kind] = True
@@ -551,7 +557,11 @@ def ready(dtype: Any, wait: bool = False, kind: int = 0) -> bool:
     if state is False or dtype.name not in _DTYPES or not _get_kernel():
         return False
     if wait:
-        _compile_for(dtype, kind)
+        try:
+            _compile_for(dtype, kind)
+        except Exception:  # the GEMM schemes stay in use
+            _compiled[key] = False
+            return False
         return True
     if state is None:
         _compiled[key] = "compiling"
