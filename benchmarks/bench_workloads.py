@@ -53,7 +53,7 @@ def _current(wl: _bench.Workload, n: int, case: _bench.Case) -> dict:
 def test_workload(benchmark, bench_case):
     wl, n, name = bench_case
     case = wl.case(n)
-    benchmark.group = f"{wl.title}, {case.size}"
+    benchmark.group = f"{wl.key} {case.size}"  # as in --workloads (and a plain file name)
     missing = {_bench.PEERS[p][0]: p for p in case.missing}
     if name in missing:
         pytest.skip(f"{name} is not installed: {_bench.PEERS[missing[name]][1]}")

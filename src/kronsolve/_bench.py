@@ -465,17 +465,8 @@ def _rss_now() -> int:
 
 
 def _peak_rss() -> int:
+    # the kernel's high-water mark, never reset: what /usr/bin/time and getrusage report
     return _status_bytes("VmHWM") or _maxrss_bytes()
-
-
-def _reset_peak_rss() -> bool:
-    """Restart the kernel's peak-RSS counter (Linux), so that a row's peak is its own."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _close(a: Any, b: Any, tol: float) -> bool:
@@ -669,8 +660,8 @@ class _Table:
             "note); vs explicit: over forming the explicit matrix (np.kron build + matvec, or "
             "the assembled dense solve) where it fits\n"
             "GEMM: the flop rate reached as a share of the highest GEMM rate measured so far "
-            "(again before each workload); peak RSS: the "
-            f"process's peak memory while the row ran (the run stays under "
+            "(again before each workload); peak RSS: the process's peak resident memory "
+            f"up to the end of the row (the run stays under "
             f"{MEMORY_CAP / 1e9:.0f} GB); every result is checked against kronsolve's")
 
     def section(self, wl: Workload, rate: float) -> None:
@@ -722,7 +713,6 @@ def _run_method(m: Method, fn_env: dict, row: Row, s: Settings, ref: Any, tol: f
     if too_big:
         row.note = too_big
         return
-    _reset_peak_rss()
     try:
         fn = m.make(fn_env)
         keep = m.check and m.role != KRONSOLVE
