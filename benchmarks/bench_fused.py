@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 import pytest
 from _timing import bench, check_rate_share, check_speedup
+from bench_batched import _stacked_numpy
 from numpy.testing import assert_allclose
 
 import kronsolve as ks
@@ -86,19 +87,6 @@ def test_small_factor_products(benchmark, method, d, n, k, goal, timing_enabled)
 STACKED = "stacked np.matmul (decompositions precomputed)"
 
 
-def _stacked_solve(B, lams, Qs):
-    """The hand-written stacked-matmul transform–divide–transform solve."""
-    Q1, Q2, Q3 = Qs
-    Y = np.einsum("eia,eabc->eibc", np.swapaxes(Q1, -1, -2), B)
-    Y = np.matmul(np.swapaxes(Q2, -1, -2)[:, None], Y)
-    Y = np.matmul(Y, Q3[:, None])
-    S = lams[0][:, :, None, None] + lams[1][:, None, :, None] + lams[2][:, None, None, :]
-    Y = Y / S
-    Y = np.einsum("eia,eabc->eibc", Q1, Y)
-    Y = np.matmul(Q2[:, None], Y)
-    return np.matmul(Y, np.swapaxes(Q3, -1, -2)[:, None])
-
-
 @pytest.mark.parametrize("method", [KRONSOLVE, STACKED])
 @pytest.mark.benchmark(group="fused-per-item-solve-4096x16^3")
 def test_per_item_solves(benchmark, method, timing_enabled):
@@ -114,7 +102,7 @@ def test_per_item_solves(benchmark, method, timing_enabled):
     solver = ks.KronSumSolver(mats)
     dec = [np.linalg.eigh(A) for A in mats]
     lams, Qs = [t[0] for t in dec], [t[1] for t in dec]
-    fns = {KRONSOLVE: lambda: solver.solve(B), STACKED: lambda: _stacked_solve(B, lams, Qs)}
+    fns = {KRONSOLVE: lambda: solver.solve(B), STACKED: lambda: _stacked_numpy(B, lams, Qs)}
     X = bench(benchmark, fns, method, rounds=5)
     assert_allclose(X, fns[STACKED if method == KRONSOLVE else KRONSOLVE](), rtol=1e-9,
                     atol=1e-12)
