@@ -741,7 +741,7 @@ _local = threading.local()
 def _scratch_pair(size: int, dtype: np.dtype) -> tuple:
     """This thread's two scratch arrays of at least ``size`` elements (kept: they are small)."""
     pair = getattr(_local, "pair", None)
-    if pair is None or pair[0].size < size or pair[0].dtype != dtype:
+    if pair is None or pair[0].size < size or pair[0].dtype is not dtype:
         pair = _local.pair = (np.empty(max(size, 1), dtype), np.empty(max(size, 1), dtype))
     return pair
 
@@ -765,6 +765,12 @@ def run(X: np.ndarray, F: np.ndarray, fp: FusedPlan, out: np.ndarray | None = No
     if not src.flags.writeable:  # the kernel is compiled for writable arrays
         src = src.copy()
     dst = np.empty(fp.size_out, dtype=X.dtype) if out is None else out.reshape(-1)
+    if fp.tmp == 0 and (threads <= 1 or fp.flops < _THREADS_MIN_FLOPS):
+        p = fp.passes[0]  # the common small case, straight to the kernel
+        s1, s2 = _scratch_pair(p.scratch, dst.dtype)
+        _state["kernel"][0](dst, src, s1, s2, F, p.meta, p.g, p.outer, p.C, p.tile, fstride,
+                            0, p.blocks)
+        return dst
     if len(fp.passes) == 2:
         mid = np.empty(fp.tmp, dtype=X.dtype) if tmp is None else tmp.reshape(-1)[:fp.tmp]
         stages = ((src, mid, fp.passes[0]), (mid, dst, fp.passes[1]))

@@ -697,7 +697,7 @@ class NumpyBackend(Backend):
                    plans: dict | None) -> np.ndarray:
         """Run the fused kernel's plan ``p`` (the packed factors memoized in ``plans``)."""
         F = None if plans is None else plans.get(_PACKED)
-        if F is None or F.dtype != X.dtype:
+        if F is None or F.dtype is not X.dtype:
             F = _fused.pack(mats, X.dtype)
             if plans is not None:
                 plans[_PACKED] = F
