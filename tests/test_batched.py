@@ -206,3 +206,67 @@ def test_solver_with_per_item_factors_errors():
     Z = np.zeros((2, 3, 3))
     with pytest.raises(np.linalg.LinAlgError, match="singular"):
         ks.KronSumSolver([Z, Z]).solve(np.ones((3, 3)))
+
+
+def _dense_stack(mats):
+    batch = np.broadcast_shapes(*[A.shape[:-2] for A in mats])
+    out = None
+    for idx in np.ndindex(*batch):
+        D = naive.kron(*[np.broadcast_to(A, batch + A.shape[-2:])[idx] for A in mats])
+        if out is None:
+            out = np.empty(batch + D.shape, dtype=D.dtype)
+        out[idx] = D
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+def test_kron_of_stacks_is_a_stack_of_products(dtype, route):
+    """``kron`` of per-item factors applies like NumPy's stacked matmul of the
+    explicit per-item Kronecker matrices."""
+    rng = np.random.default_rng(41)
+    mats = [rng.standard_normal((3, 1, 2, 3)), rng.standard_normal((4, 2)),
+            rng.standard_normal((2, 3, 3))]
+    if np.dtype(dtype).kind == "c":
+        mats[0] = mats[0] + 1j * rng.standard_normal(mats[0].shape)
+    mats = [A.astype(dtype) for A in mats]
+    K = ks.kron(*mats)
+    assert isinstance(K, ks.KronStack)
+    assert K.batch_shape == (3, 2) and K.shape == (24, 18)
+    D = _dense_stack(mats)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(K.toarray(), D, rtol=tol, atol=tol)
+    for x in (rng.standard_normal(18), rng.standard_normal((18, 5)),
+              rng.standard_normal((2, 18, 4)), rng.standard_normal((3, 2, 18, 1))):
+        np.testing.assert_allclose(K @ x, D @ x, rtol=tol, atol=tol)
+    y = rng.standard_normal((24, 2))
+    np.testing.assert_allclose(K.T @ y, np.swapaxes(D, -1, -2) @ y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(ks.kron_matvec(mats, y[:18]), D @ y[:18], rtol=tol, atol=tol)
+    assert "KronStack" in repr(K)
+
+
+def test_kron_of_stacks_errors():
+    rng = np.random.default_rng(42)
+    K = ks.kron(rng.standard_normal((3, 2, 2)), rng.standard_normal((3, 3)))
+    with pytest.raises(ValueError, match=r"expected x.shape\[-2\] == 6"):
+        K @ np.ones((5, 1))
+    with pytest.raises(ValueError, match=r"expected \(6,\)"):
+        K @ np.ones(5)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        K @ np.ones((4, 6, 1))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        ks.kron(rng.standard_normal((3, 2, 2)), rng.standard_normal((4, 3, 3)))
+    with pytest.raises(ValueError, match="matrix or a stack"):
+        ks.kron(rng.standard_normal((3, 2, 2)), np.ones(3))
+    with pytest.raises(TypeError, match="combine with arrays only"):
+        ks.kron(rng.standard_normal((3, 2, 2)), ks.kronsum(np.eye(2), np.eye(2)))
+
+
+def test_kron_of_stacks_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(43)
+    mats = [rng.standard_normal((3, 2, 2)), rng.standard_normal((3, 3))]
+    K = ks.kron(*[torch.tensor(A) for A in mats])
+    x = rng.standard_normal((6, 2))
+    y = K @ torch.tensor(x)
+    assert isinstance(y, torch.Tensor)
+    np.testing.assert_allclose(y.numpy(), _dense_stack(mats) @ x, rtol=1e-12)

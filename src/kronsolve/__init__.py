@@ -16,6 +16,7 @@ from ._backends.numpy import set_num_threads, set_workspace_limit
 from ._fused import warm_up
 from ._kpsvd import KPSVDResult, kpsvd, nearest_kron
 from ._kronproduct import KronProduct, KronProductSum, kron, kron_matvec, set_dense_limit
+from ._kronstack import KronStack
 from ._kronsum import KronSum, kronsum
 from ._modeprod import mode_product, multi_mode_product
 from ._rearrange import rearrange, unrearrange
@@ -32,6 +33,7 @@ __all__ = [
     "KronProduct",
     "KronEigh",
     "KronProductSum",
+    "KronStack",
     "KronSum",
     "KronSumSolver",
     "ShiftedKronProduct",

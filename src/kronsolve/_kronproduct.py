@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import NUMPY, backend_of, reference_of
+from ._kronstack import KronStack
 from ._layout import as_matrix, as_tensor
 from ._shifted import ShiftedKronProduct
 from ._spectral import KronEigh, eigh_factors
@@ -740,11 +741,14 @@ def kron(*factors: Any) -> KronProduct:
     ----------
     *factors : 2-D ndarrays, scipy.sparse matrices or KronProduct
         Any shapes, rectangular included.  Nested ``KronProduct`` arguments are
-        flattened: ``kron(kron(A, B), C)`` has three factors.
+        flattened: ``kron(kron(A, B), C)`` has three factors.  Stacks of
+        matrices ``(..., m_k, n_k)`` (per-item factors, the leading dimensions
+        broadcasting) give a :class:`KronStack`: one Kronecker product per
+        item, applied as NumPy's stacked ``matmul`` applies a stack of matrices.
 
     Returns
     -------
-    KronProduct
+    KronProduct or KronStack
 
     Raises
     ------
@@ -772,6 +776,8 @@ def kron(*factors: Any) -> KronProduct:
         )
     if not factors:
         raise ValueError("kron needs at least one factor, got none")
+    if any(getattr(A, "ndim", 2) > 2 and not isinstance(A, _KronOperator) for A in factors):
+        return _kron_stack(factors)
     flat: list[Any] = []
     for i, A in enumerate(factors):
         if isinstance(A, KronProduct):
@@ -784,6 +790,24 @@ def kron(*factors: Any) -> KronProduct:
     like = reference_of(*flat)
     return KronProduct([be.matrix(A, f"factors[{i}]", like) for i, A in enumerate(flat)],
                        _backend=be)
+
+
+def _kron_stack(factors: tuple) -> KronStack:
+    """``kron`` of per-item factors (stacks): a :class:`KronStack`."""
+    be = backend_of(*factors)
+    like = reference_of(*factors)
+    mats = []
+    for i, A in enumerate(factors):
+        if isinstance(A, _KronOperator):
+            raise TypeError(f"factors[{i}] is a {type(A).__name__}; stacks of factors "
+                            "combine with arrays only")
+        A = be.tensor(A, f"factors[{i}]", like) if be is not NUMPY else _as_array(
+            A, f"factors[{i}]")
+        if A.ndim < 2:
+            raise ValueError(f"factors[{i}] must be a matrix or a stack of matrices, got "
+                             f"shape {tuple(A.shape)}")
+        mats.append(A)
+    return KronStack(mats, be)
 
 
 def kron_matvec(factors: Sequence[Any], x: Any) -> Any:
@@ -817,6 +841,8 @@ def kron_matvec(factors: Sequence[Any], x: Any) -> Any:
     if len(factors) == 0:
         raise ValueError("factors must hold at least one matrix, got an empty sequence")
     K = kron(*factors)
+    if isinstance(K, KronStack):  # per-item factors: stacked matmul's conventions
+        return K @ x
     x, be, like = K._rhs(x)
     if x.ndim not in (1, 2):
         raise ValueError(f"x must have shape (N,) or (N, k), got shape {tuple(x.shape)}")
