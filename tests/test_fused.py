@@ -292,3 +292,25 @@ def test_cache_folder_turns_unwritable(monkeypatch):
     monkeypatch.setattr(_fused, "_build", lambda cache=None: (Kernel(False), Kernel(False)))
     assert _fused.ready(np.float64, wait=True) is True
     assert calls == [True, False]
+
+
+def test_an_operator_switches_to_the_kernel_once_compiled(monkeypatch):
+    """Products made while the kernel compiles take the GEMM schemes, and the same
+    operator takes the kernel once it is ready (its memo keeps no GEMM plan)."""
+    monkeypatch.setattr(mp, "_FUSED_PLANS", {})
+    state = {"ready": False}
+    real_ready = _fused.ready
+    monkeypatch.setattr(_fused, "ready",
+                        lambda *a, **k: state["ready"] and real_ready(*a, **k))
+    calls = []
+    real_run = _fused.run
+    monkeypatch.setattr(_fused, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    F = [rand((16, 16), seed=k) for k in range(3)]
+    K = ks.kron(*F)
+    x = rand(16 ** 3)
+    y0 = K @ x
+    assert not calls
+    state["ready"] = True
+    y1 = K @ x
+    assert calls
+    assert_allclose(y1, y0, rtol=1e-12, atol=1e-12)

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _fused
 from ._backends import NUMPY, backend_of, reference_of
+from ._backends.numpy import _PACKED as _PACKED_FACTORS
 from ._kronstack import KronStack
 from ._layout import as_matrix, as_tensor
 from ._shifted import ShiftedKronProduct
@@ -25,6 +27,9 @@ from ._validation import (
 __all__ = ["kron", "kron_matvec", "KronProduct", "KronProductSum", "set_dense_limit"]
 
 _DENSE_LIMIT = [1 << 30]
+# keys in an operator's plans memo: the fused plan of one vector, its packed factors
+_FLAT = "fused plan of one vector"
+_PACKED = _PACKED_FACTORS
 
 
 def set_dense_limit(nbytes: int) -> int:
@@ -352,9 +357,17 @@ class KronProduct(_KronOperator):
             prep = self._prepared[key] = (dtype,) + be.prepare_factors(
                 facs, dtype, self.shape[1]) + ({},)
         dtype, mats, cols, trans, plans = prep
+        if be is NUMPY and x.ndim == 1 and x.dtype == dtype and x.flags.c_contiguous:
+            fp = plans.get(_FLAT)
+            if fp is not None:  # one vector on the fused kernel: straight there
+                return _fused.run(x, plans[_PACKED], fp)
         X, b = as_tensor(x if x.dtype == dtype else be.astype(x, dtype), cols)
         d = len(mats)
         Y = be.modeprod(X, mats, range(b, b + d), trans=trans, plans=plans)
+        if be is NUMPY and x.ndim == 1:
+            fp = plans.get(X.shape)
+            if type(fp) is _fused.FusedPlan and fp.tmp == 0 and _PACKED in plans:
+                plans[_FLAT] = fp
         return as_matrix(Y, b, d, self.shape[0])
 
     def _product_of(self, other: KronProduct) -> KronProduct:

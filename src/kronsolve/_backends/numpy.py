@@ -173,6 +173,7 @@ def _work_buffer(slot: int, size: int, dtype: np.dtype) -> np.ndarray | None:
 
 
 _PACKED = "fused factors"  # the key of the packed factors in a plans memo
+_PENDING = "pending"  # _fused_plan: the kernel would run, once compiled (GEMM meanwhile)
 _FUSED_PLANS: dict[tuple, Any] = {}
 
 
@@ -201,7 +202,7 @@ def _fused_plan(X: np.ndarray, mats: list, modes: Any) -> Any:
             _FUSED_PLANS.clear()
         _FUSED_PLANS[key] = p
     if p is not None and not _fused.ready(X.dtype, wait=strategy == "fused"):
-        return None
+        return _PENDING
     return p
 
 
@@ -682,10 +683,11 @@ class NumpyBackend(Backend):
             if type(A) is not np.ndarray:
                 dense = False
         p = _fused_plan(X, mats, modes) if dense else None
-        if p is None:
+        pending = p is _PENDING
+        if p is None or pending:
             p = plan(X.shape, tuple([A.shape for A in mats]), tuple(modes), dense=dense,
                      slabs_ok=True, itemsize=X.dtype.itemsize)
-        if plans is not None:
+        if plans is not None and not pending:  # asked again once the kernel is compiled
             if len(plans) > 16:
                 plans.clear()
             plans[X.shape] = p
