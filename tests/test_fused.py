@@ -314,3 +314,30 @@ def test_an_operator_switches_to_the_kernel_once_compiled(monkeypatch):
     y1 = K @ x
     assert calls
     assert_allclose(y1, y0, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["off", "sync", "bogus"])
+def test_kronsolve_fused_environment_variable(mode):
+    """KRONSOLVE_FUSED=off never uses the kernels; sync compiles on first use (the
+    first product already on the kernel); another value is a clear error."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\nimport kronsolve as ks\nfrom kronsolve import _fused\n"
+        "calls = []\nreal = _fused.run\n"
+        "_fused.run = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "F = [np.eye(4) + k for k in range(3)]\nx = np.arange(64.0)\n"
+        "y = ks.kron(*F) @ x\n"
+        "assert np.allclose(y, np.kron(np.kron(F[0], F[1]), F[2]) @ x)\n"
+        "print('calls', len(calls), 'warm', ks.warm_up(solves=False))\n")
+    env = dict(os.environ, KRONSOLVE_FUSED=mode)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=600)
+    if mode == "bogus":
+        assert r.returncode != 0 and "KRONSOLVE_FUSED must be one of" in r.stderr
+        return
+    assert r.returncode == 0, r.stderr[-2000:]
+    expect = {"off": "calls 0 warm False", "sync": "calls 1 warm True"}[mode]
+    assert expect in r.stdout, r.stdout

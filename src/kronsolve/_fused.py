@@ -31,6 +31,7 @@ and compilation fails, callers keep the GEMM schemes.
 
 from __future__ import annotations
 
+import os
 import threading
 from math import prod
 from typing import Any, NamedTuple
@@ -542,21 +543,38 @@ def _join_compilations() -> None:
             t.join()
 
 
+_MODES = ("auto", "sync", "off")
+
+
+def _mode_from_env() -> str:
+    """``KRONSOLVE_FUSED`` (read once): ``"auto"`` (default) compiles the kernels in
+    the background, ``"sync"`` on first use, ``"off"`` never uses them."""
+    raw = os.environ.get("KRONSOLVE_FUSED", "auto")
+    mode = raw.strip().lower() or "auto"
+    if mode not in _MODES:
+        raise ValueError(f"the environment variable KRONSOLVE_FUSED must be one of {_MODES}, "
+                         f"got {raw!r}")
+    _state["mode"] = mode
+    return mode
+
+
 def ready(dtype: Any, wait: bool = False, kind: int = 0) -> bool:
     """Whether kernel ``kind`` (0: products, 1: per-item solves) for ``dtype`` can run now.
 
     If it is not compiled yet, it is compiled in a background thread (callers
-    keep the GEMM schemes meanwhile), or now with ``wait=True``.  False where
-    Numba is unavailable or the dtype is not a float or complex one.
+    keep the GEMM schemes meanwhile), or now with ``wait=True`` or
+    ``KRONSOLVE_FUSED=sync``.  False where Numba is unavailable, with
+    ``KRONSOLVE_FUSED=off``, or for dtypes other than float and complex ones.
     """
     dtype = np.dtype(dtype)
     key = (dtype.name, kind)
     state = _compiled.get(key)
     if state is True:
         return True
-    if state is False or dtype.name not in _DTYPES or not _get_kernel():
+    mode = _state.get("mode") or _mode_from_env()
+    if state is False or mode == "off" or dtype.name not in _DTYPES or not _get_kernel():
         return False
-    if wait:
+    if wait or mode == "sync":
         try:
             _compile_for(dtype, kind)
         except Exception:  # the GEMM schemes stay in use
@@ -590,7 +608,10 @@ def warm_up(dtypes: Any = ("float64",), solves: bool = True) -> bool:
     cached on disk, so this happens once per machine and version (about 5–10 s
     per kernel and dtype, then 0.2–0.3 s to load in a new process).  Call this
     at start-up to have them from the first call on, for instance in a
-    benchmark or before timing.
+    benchmark or before timing.  The environment variable ``KRONSOLVE_FUSED``
+    sets the policy: ``auto`` (the default, as above), ``sync`` (compile on
+    first use, the caller waiting: one path from the first call, results
+    reproducible bit for bit within a run) or ``off`` (never the kernels).
 
     Parameters
     ----------
