@@ -50,6 +50,11 @@ _ROTATE_MIN_SIZE = 1 << 16
 _SLAB_MAX_BYTES = 1 << 20
 _SLAB_MIN_BYTES = 1 << 23
 
+def strategy() -> str:
+    """The scheme in force (read at each call: tests replace ``_STRATEGY``)."""
+    return _STRATEGY[0]
+
+
 _PLAN_CACHE: dict[tuple, Plan] = {}
 _PLAN_CACHE_MAX = 512
 

@@ -39,8 +39,7 @@ from .._validation import (
     _is_sparse,
     _not_finite,
 )
-from . import _transform
-from ._transform import _FRONT_MAX, plan, transform
+from ._transform import _FRONT_MAX, plan, strategy, transform
 from .base import Backend
 
 __all__ = ["NUMPY", "NumpyBackend", "set_num_threads", "set_workspace_limit"]
@@ -184,24 +183,24 @@ def _fused_plan(X: np.ndarray, mats: list, modes: Any) -> Any:
     kernel is compiled for that dtype (until then the GEMM schemes run).
     """
     modes = tuple(modes)
-    strategy = _transform._STRATEGY[0]
-    key = (X.shape, tuple([A.shape for A in mats]), modes, X.dtype.char, strategy)
+    mode = strategy()
+    key = (X.shape, tuple([A.shape for A in mats]), modes, X.dtype.char, mode)
     p = _FUSED_PLANS.get(key, False)
     if p is False:
         p = None
         b, g = modes[0], len(modes)
-        if (strategy in ("auto", "fused") and modes == tuple(range(b, b + g))
+        if (mode in ("auto", "fused") and modes == tuple(range(b, b + g))
                 and all(A.dtype == X.dtype for A in mats)):
             p = _fused.fused_plan(prod(X.shape[:b]), X.shape[b:b + g],
                                   tuple(A.shape[0] for A in mats), prod(X.shape[b + g:]),
-                                  X.dtype.itemsize, force=strategy == "fused")
+                                  X.dtype.itemsize, force=mode == "fused")
             if p is not None:
                 p = p._replace(shape_out=X.shape[:b] + tuple(A.shape[0] for A in mats)
                                + X.shape[b + g:])
         if len(_FUSED_PLANS) >= 512:
             _FUSED_PLANS.clear()
         _FUSED_PLANS[key] = p
-    if p is not None and not _fused.ready(X.dtype, wait=strategy == "fused"):
+    if p is not None and not _fused.ready(X.dtype, wait=mode == "fused"):
         return _PENDING
     return p
 
@@ -247,12 +246,12 @@ def items_product(X: np.ndarray, mats: list, batch: tuple) -> np.ndarray | None:
     ns = tuple(X.shape[X.ndim - d:])
     ms = tuple(A.shape[-2] for A in mats)
     E = prod(batch)
-    if E == 0 or _transform._STRATEGY[0] not in ("auto", "fused") or \
+    if E == 0 or strategy() not in ("auto", "fused") or \
             not all(type(A) is np.ndarray and A.dtype == X.dtype for A in mats):
         return None
     p = _fused.fused_plan(E, ns, ms, 1, X.dtype.itemsize, force=True)
     if p is None or len(p.passes) != 1 or not _fused.ready(
-            X.dtype, wait=_transform._STRATEGY[0] == "fused"):
+            X.dtype, wait=strategy() == "fused"):
         return None
     F = _fused.pack(mats, X.dtype, batch)
     # broadcast_to gives a read-only view, which the kernel would copy again
@@ -790,8 +789,8 @@ class NumpyBackend(Backend):
         over the tensor saved.  Returns ``(mats, column sizes, transposes)``.
         """
         limit = 64 if N <= 1024 else 16 if N <= 16384 else 8
-        if _transform._STRATEGY[0] == "fused" or (
-                _transform._STRATEGY[0] == "auto"
+        if strategy() == "fused" or (
+                strategy() == "auto"
                 and max(max(A.shape) for A in factors) <= _fused._MAX_ORDER
                 and _fused.ready(dtype)):
             limit = 0  # the fused kernel makes one or two passes whatever d: no merging
@@ -879,10 +878,10 @@ class NumpyBackend(Backend):
         Problems that fit in a block go through the per-item kernel (transform,
         divide, transform back while in cache), the factors shared by all.
         """
-        if _transform._STRATEGY[0] not in ("auto", "fused") or not all(
+        if strategy() not in ("auto", "fused") or not all(
                 type(m[0]) is np.ndarray for m in mats):
             return False
-        forced = _transform._STRATEGY[0] == "fused"
+        forced = strategy() == "fused"
         ip = _fused.items_plan(ns, wd.itemsize)
         if ip is None or not (forced or _fused.items_win(ns, nb)) or not _fused.ready(
                 wd, kind=1, wait=forced):
