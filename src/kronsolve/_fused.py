@@ -174,12 +174,39 @@ def _sums_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows):
         _sum1(dst, do + r * dstep, V, vo, vs, S, so + r * sstep, ss, n, L)
 
 
+def _load8_py(V, o):
+    """Eight consecutive entries as a tuple (values, not memory: they live in registers)."""
+    return (V[o], V[o + _u(1)], V[o + _u(2)], V[o + _u(3)],
+            V[o + _u(4)], V[o + _u(5)], V[o + _u(6)], V[o + _u(7)])
+
+
+def _axpy8_py(c, a, x):
+    """``c + a·x`` lane by lane, on tuples of eight."""
+    return (c[0] + a * x[0], c[1] + a * x[1], c[2] + a * x[2], c[3] + a * x[3],
+            c[4] + a * x[4], c[5] + a * x[5], c[6] + a * x[6], c[7] + a * x[7])
+
+
+def _scale8_py(a, x):
+    return (a * x[0], a * x[1], a * x[2], a * x[3], a * x[4], a * x[5], a * x[6], a * x[7])
+
+
+def _store8_py(dst, o, c):
+    dst[o] = c[0]
+    dst[o + _u(1)] = c[1]
+    dst[o + _u(2)] = c[2]
+    dst[o + _u(3)] = c[3]
+    dst[o + _u(4)] = c[4]
+    dst[o + _u(5)] = c[5]
+    dst[o + _u(6)] = c[6]
+    dst[o + _u(7)] = c[7]
+
+
 def _tile_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n):
     """A 4 × 8 tile of :func:`_sums_py` (``n ≥ 1``), its 32 sums held in registers.
 
-    Written lane by lane for LLVM's SLP vectorizer, which packs each row's
-    eight sums into vector registers: one load of ``V`` per eight lanes and
-    one broadcast of ``S`` per row, per term.
+    Written lane by lane (tuples of eight, inlined) for LLVM's SLP vectorizer,
+    which packs each row's eight sums into vector registers: one load of ``V``
+    per eight lanes and one broadcast of ``S`` per row, per term.
     """
     do = _u(do)
     dstep = _u(dstep)
@@ -190,132 +217,22 @@ def _tile_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n):
     s1 = s0 + _u(sstep)
     s2 = s1 + _u(sstep)
     s3 = s2 + _u(sstep)
-    x0 = V[vo]
-    x1 = V[vo + _u(1)]
-    x2 = V[vo + _u(2)]
-    x3 = V[vo + _u(3)]
-    x4 = V[vo + _u(4)]
-    x5 = V[vo + _u(5)]
-    x6 = V[vo + _u(6)]
-    x7 = V[vo + _u(7)]
-    a = S[s0]
-    c00 = a * x0
-    c01 = a * x1
-    c02 = a * x2
-    c03 = a * x3
-    c04 = a * x4
-    c05 = a * x5
-    c06 = a * x6
-    c07 = a * x7
-    a = S[s1]
-    c10 = a * x0
-    c11 = a * x1
-    c12 = a * x2
-    c13 = a * x3
-    c14 = a * x4
-    c15 = a * x5
-    c16 = a * x6
-    c17 = a * x7
-    a = S[s2]
-    c20 = a * x0
-    c21 = a * x1
-    c22 = a * x2
-    c23 = a * x3
-    c24 = a * x4
-    c25 = a * x5
-    c26 = a * x6
-    c27 = a * x7
-    a = S[s3]
-    c30 = a * x0
-    c31 = a * x1
-    c32 = a * x2
-    c33 = a * x3
-    c34 = a * x4
-    c35 = a * x5
-    c36 = a * x6
-    c37 = a * x7
+    x = _load8(V, vo)
+    r0 = _scale8(S[s0], x)
+    r1 = _scale8(S[s1], x)
+    r2 = _scale8(S[s2], x)
+    r3 = _scale8(S[s3], x)
     for j in range(_u(1), _u(n)):
-        v = vo + j * vs
-        x0 = V[v]
-        x1 = V[v + _u(1)]
-        x2 = V[v + _u(2)]
-        x3 = V[v + _u(3)]
-        x4 = V[v + _u(4)]
-        x5 = V[v + _u(5)]
-        x6 = V[v + _u(6)]
-        x7 = V[v + _u(7)]
-        a = S[s0 + j * ss]
-        c00 += a * x0
-        c01 += a * x1
-        c02 += a * x2
-        c03 += a * x3
-        c04 += a * x4
-        c05 += a * x5
-        c06 += a * x6
-        c07 += a * x7
-        a = S[s1 + j * ss]
-        c10 += a * x0
-        c11 += a * x1
-        c12 += a * x2
-        c13 += a * x3
-        c14 += a * x4
-        c15 += a * x5
-        c16 += a * x6
-        c17 += a * x7
-        a = S[s2 + j * ss]
-        c20 += a * x0
-        c21 += a * x1
-        c22 += a * x2
-        c23 += a * x3
-        c24 += a * x4
-        c25 += a * x5
-        c26 += a * x6
-        c27 += a * x7
-        a = S[s3 + j * ss]
-        c30 += a * x0
-        c31 += a * x1
-        c32 += a * x2
-        c33 += a * x3
-        c34 += a * x4
-        c35 += a * x5
-        c36 += a * x6
-        c37 += a * x7
-    d = do
-    dst[d] = c00
-    dst[d + _u(1)] = c01
-    dst[d + _u(2)] = c02
-    dst[d + _u(3)] = c03
-    dst[d + _u(4)] = c04
-    dst[d + _u(5)] = c05
-    dst[d + _u(6)] = c06
-    dst[d + _u(7)] = c07
-    d = do + _u(1) * dstep
-    dst[d] = c10
-    dst[d + _u(1)] = c11
-    dst[d + _u(2)] = c12
-    dst[d + _u(3)] = c13
-    dst[d + _u(4)] = c14
-    dst[d + _u(5)] = c15
-    dst[d + _u(6)] = c16
-    dst[d + _u(7)] = c17
-    d = do + _u(2) * dstep
-    dst[d] = c20
-    dst[d + _u(1)] = c21
-    dst[d + _u(2)] = c22
-    dst[d + _u(3)] = c23
-    dst[d + _u(4)] = c24
-    dst[d + _u(5)] = c25
-    dst[d + _u(6)] = c26
-    dst[d + _u(7)] = c27
-    d = do + _u(3) * dstep
-    dst[d] = c30
-    dst[d + _u(1)] = c31
-    dst[d + _u(2)] = c32
-    dst[d + _u(3)] = c33
-    dst[d + _u(4)] = c34
-    dst[d + _u(5)] = c35
-    dst[d + _u(6)] = c36
-    dst[d + _u(7)] = c37
+        x = _load8(V, vo + j * vs)
+        t = j * ss
+        r0 = _axpy8(r0, S[s0 + t], x)
+        r1 = _axpy8(r1, S[s1 + t], x)
+        r2 = _axpy8(r2, S[s2 + t], x)
+        r3 = _axpy8(r3, S[s3 + t], x)
+    _store8(dst, do, r0)
+    _store8(dst, do + dstep, r1)
+    _store8(dst, do + _u(2) * dstep, r2)
+    _store8(dst, do + _u(3) * dstep, r3)
 
 
 def _tiled_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows, vouter):
@@ -463,6 +380,10 @@ _u = int  # numba.uint64 once compiled: no negative-index wraparound in the loop
 _sum1 = _sum1_py
 _sum2 = _sum2_py
 _sums = _sums_py
+_load8 = _load8_py
+_axpy8 = _axpy8_py
+_scale8 = _scale8_py
+_store8 = _store8_py
 _tile = _tile_py
 _tiled = _tiled_py
 _mode = _mode_py
@@ -477,6 +398,7 @@ def _build(cache: bool | None = None) -> Any:
 
     def compile_(cache: bool) -> Any:
         global _sum1, _sum2, _sums, _tile, _tiled, _mode, _block, _u
+        global _load8, _axpy8, _scale8, _store8
         _u = numba.uint64
         # contraction into FMAs only: no reassociation, results stay those of
         # the written order to roundoff
@@ -485,6 +407,10 @@ def _build(cache: bool | None = None) -> Any:
         _sum2 = numba.njit(inline="always", **opts)(_sum2_py)
         inline = {"inline": "always", **opts}
         _sums = numba.njit(**inline)(_sums_py)
+        _load8 = numba.njit(**inline)(_load8_py)
+        _axpy8 = numba.njit(**inline)(_axpy8_py)
+        _scale8 = numba.njit(**inline)(_scale8_py)
+        _store8 = numba.njit(**inline)(_store8_py)
         _tile = numba.njit(**inline)(_tile_py)
         _tiled = numba.njit(**inline)(_tiled_py)
         _mode = numba.njit(**inline)(_mode_py)
