@@ -73,43 +73,41 @@ def _jax():
     return jax
 
 
+def _jax_against_numpy(benchmark, method, timing_enabled, numpy_fn, jax_fn, args, what):
+    """Time ``jax.jit(jax_fn)`` on JAX copies of ``args`` or ``numpy_fn(*args)``; with
+    ``--goals``, the jitted JAX call within 1.5x the NumPy one."""
+    jax = _jax()
+    jargs = [jax.numpy.asarray(a) for a in args]
+    f = jax.jit(jax_fn)
+    f(*jargs).block_until_ready()
+    fns = {"jax jit": lambda: f(*jargs).block_until_ready(),
+           "numpy (baseline)": lambda: numpy_fn(*args)}
+    out = benchmark(fns[method])
+    np.testing.assert_allclose(np.asarray(out), numpy_fn(*args), rtol=1e-9)
+    if method == "jax jit":
+        check_speedup(benchmark, fns["numpy (baseline)"], 1 / 1.5,
+                      f"the NumPy {what} (goal: jitted JAX <= 1.5x)", timing_enabled,
+                      candidate=fns["jax jit"], rounds=7)
+
+
 @pytest.mark.parametrize("method", ["jax jit", "numpy (baseline)"])
 @pytest.mark.benchmark(group="jax-product-d3-n64")
 def test_jax_product_vs_numpy(benchmark, method, timing_enabled):
-    jax = _jax()
-    jnp = jax.numpy
     rng = np.random.default_rng(1)
     mats = [rng.standard_normal((N_, N_)) for _ in range(3)]
     X = rng.standard_normal((N_, N_, N_))
-    jm, jX = [jnp.asarray(A) for A in mats], jnp.asarray(X)
-    f = jax.jit(lambda X, A1, A2, A3: ks.multi_mode_product(X, [A1, A2, A3]))
-    f(jX, *jm).block_until_ready()
-    fns = {"jax jit": lambda: f(jX, *jm).block_until_ready(),
-           "numpy (baseline)": lambda: ks.multi_mode_product(X, mats)}
-    out = benchmark(fns[method])
-    np.testing.assert_allclose(np.asarray(out), ks.multi_mode_product(X, mats), rtol=1e-10)
-    if method == "jax jit":
-        check_speedup(benchmark, fns["numpy (baseline)"], 1 / 1.5,
-                      "the NumPy product (goal: jitted JAX <= 1.5x)", timing_enabled,
-                      candidate=fns["jax jit"], rounds=7)
+    _jax_against_numpy(benchmark, method, timing_enabled,
+                       lambda X, *A: ks.multi_mode_product(X, list(A)),
+                       lambda X, *A: ks.multi_mode_product(X, list(A)), [X, *mats], "product")
 
 
 @pytest.mark.parametrize("method", ["jax jit", "numpy (baseline)"])
 @pytest.mark.benchmark(group="jax-solve-d3-n64")
 def test_jax_solve_vs_numpy(benchmark, method, timing_enabled):
-    jax = _jax()
-    jnp = jax.numpy
     rng = np.random.default_rng(2)
     mats = _factors(rng, N_)
     B = rng.standard_normal((N_, N_, N_))
-    jm, jB = [jnp.asarray(A) for A in mats], jnp.asarray(B)
-    f = jax.jit(lambda B, A1, A2, A3: ks.solve_kronsum(B, [A1, A2, A3], method="eigh"))
-    f(jB, *jm).block_until_ready()
-    fns = {"jax jit": lambda: f(jB, *jm).block_until_ready(),
-           "numpy (baseline)": lambda: ks.solve_kronsum(B, mats)}
-    out = benchmark(fns[method])
-    np.testing.assert_allclose(np.asarray(out), ks.solve_kronsum(B, mats), rtol=1e-9)
-    if method == "jax jit":
-        check_speedup(benchmark, fns["numpy (baseline)"], 1 / 1.5,
-                      "the NumPy solve (goal: jitted JAX <= 1.5x)", timing_enabled,
-                      candidate=fns["jax jit"], rounds=7)
+    _jax_against_numpy(benchmark, method, timing_enabled,
+                       lambda B, *A: ks.solve_kronsum(B, list(A)),
+                       lambda B, *A: ks.solve_kronsum(B, list(A), method="eigh"), [B, *mats],
+                       "solve")

@@ -28,19 +28,23 @@ def _stacked_numpy(B, lams, Qs):
     return np.matmul(Y, np.swapaxes(Q3, -1, -2)[:, None])
 
 
+def per_item_problem(E: int = 4096, n: int = 16) -> tuple[list, np.ndarray]:
+    """``E`` problems d = 3 of order ``n``, each with its own SPD factors."""
+    rng = np.random.default_rng(0)
+    mats = []
+    for _ in range(3):
+        A = rng.standard_normal((E, n, n))
+        mats.append(A @ np.swapaxes(A, -1, -2) + n * np.eye(n))
+    return mats, rng.standard_normal((E, n, n, n))
+
+
 STACKED = "stacked np.matmul, eigh included (baseline)"
 
 
 @pytest.mark.parametrize("method", ["kronsolve", STACKED])
 @pytest.mark.benchmark(group="per-item-d3-n16")
 def test_per_item_solve_vs_stacked_matmul(benchmark, method, timing_enabled):
-    rng = np.random.default_rng(0)
-    E, n = 4096, 16
-    mats = []
-    for _ in range(3):
-        A = rng.standard_normal((E, n, n))
-        mats.append(A @ np.swapaxes(A, -1, -2) + n * np.eye(n))
-    B = rng.standard_normal((E, n, n, n))
+    mats, B = per_item_problem()
 
     def baseline():
         dec = [np.linalg.eigh(A) for A in mats]

@@ -15,7 +15,7 @@ import contextlib
 import numpy as np
 import pytest
 from _timing import bench, check_rate_share, check_speedup
-from bench_batched import _stacked_numpy
+from bench_batched import _stacked_numpy, per_item_problem
 from numpy.testing import assert_allclose
 
 import kronsolve as ks
@@ -92,13 +92,7 @@ STACKED = "stacked np.matmul (decompositions precomputed)"
 def test_per_item_solves(benchmark, method, timing_enabled):
     """4,096 problems d = 3, n = 16 with factors of their own, factored once
     (``KronSumSolver`` of the stacks): goal 3x the stacked ``np.matmul`` solve."""
-    rng = np.random.default_rng(0)
-    E, n = 4096, 16
-    mats = []
-    for _ in range(3):
-        A = rng.standard_normal((E, n, n))
-        mats.append(A @ np.swapaxes(A, -1, -2) + n * np.eye(n))
-    B = rng.standard_normal((E, n, n, n))
+    mats, B = per_item_problem()
     solver = ks.KronSumSolver(mats)
     dec = [np.linalg.eigh(A) for A in mats]
     lams, Qs = [t[0] for t in dec], [t[1] for t in dec]
