@@ -59,6 +59,18 @@ class Checks:
         return 0
 
 
+def grid_size(doc: str, default: int, quick: int) -> int:
+    """The ``--n`` of a script's command line (``--quick``: ``quick``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=int, default=default,
+                        help=f"interior points per axis (default {default})")
+    parser.add_argument("--quick", action="store_true", help=f"n = {quick}")
+    args = parser.parse_args()
+    return quick if args.quick else args.n
+
+
 def best_time(fn, repeat: int = 3) -> float:
     """Best wall time of ``repeat`` calls of ``fn()`` in seconds (like ``%timeit``'s best)."""
     best = float("inf")

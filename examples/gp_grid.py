@@ -17,11 +17,10 @@ Default n = 100 (N = 10**6 grid points); ``--quick`` uses n = 12.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-from _checks import Checks, fmt_time
+from _checks import Checks, fmt_time, grid_size
 
 import kronsolve as ks
 
@@ -31,11 +30,7 @@ def kernel(x, ell, xp=np):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    n = 12 if args.quick else args.n
+    n = grid_size(__doc__, 100, quick=12)
     N = n**3
     c = Checks(f"Gaussian process on a {n} x {n} x {n} grid (N = {N})")
     import torch

@@ -17,20 +17,14 @@ Default n = 48 (110,592 unknowns); ``--quick`` uses n = 12.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-from _checks import Checks, best_time, fmt_time, laplacian_1d
+from _checks import Checks, best_time, fmt_time, grid_size, laplacian_1d
 
 import kronsolve as ks
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=48)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    n = 12 if args.quick else args.n
+    n = grid_size(__doc__, 48, quick=12)
     h = 1.0 / (n + 1)
     c = Checks(f"Heat equation on {n}^3 interior points, exact steps with expm")
     T = -laplacian_1d(n)

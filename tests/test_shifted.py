@@ -137,12 +137,16 @@ def test_torch_gradients_of_log_marginal_likelihood():
         assert torch.isclose(val.detach(), dense, rtol=1e-10)
 
 
+def _numpy_and(convert):
+    """The same shifted product with NumPy factors and with ``convert``'s, and a b."""
+    factors = [_kernel(4, 0.2), _kernel(3, 0.5)]
+    return (ks.kron(*factors).shifted(0.1),
+            ks.kron(*[convert(f) for f in factors]).shifted(0.1), np.arange(12.0))
+
+
 def test_torch_matches_numpy():
     torch = pytest.importorskip("torch")
-    factors = [_kernel(4, 0.2), _kernel(3, 0.5)]
-    S = ks.kron(*factors).shifted(0.1)
-    St = ks.kron(*[torch.tensor(f) for f in factors]).shifted(0.1)
-    b = np.arange(12.0)
+    S, St, b = _numpy_and(torch.tensor)
     x = St.solve(torch.tensor(b))
     assert isinstance(x, torch.Tensor)
     np.testing.assert_allclose(x.numpy(), S.solve(b), rtol=1e-12)
@@ -268,10 +272,7 @@ def test_torch_solve_plus_diagonal_and_kron_diagonal():
 
 def test_dask_is_lazy_and_matches_numpy():
     da = pytest.importorskip("dask.array")
-    factors = [_kernel(4, 0.2), _kernel(3, 0.5)]
-    S = ks.kron(*factors).shifted(0.1)
-    Sd = ks.kron(*[da.from_array(f) for f in factors]).shifted(0.1)
-    b = np.arange(12.0)
+    S, Sd, b = _numpy_and(da.from_array)
     bd = da.from_array(b, chunks=6)
     x = Sd.solve(bd)
     assert isinstance(x, da.Array)

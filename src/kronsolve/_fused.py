@@ -73,13 +73,8 @@ def _sum1_py(dst, do, V, vo, vs, S, so, ss, n, L):
 
     Four terms per sweep: four loads and one store per four multiply-adds.
     """
-    do = _u(do)
-    vo = _u(vo)
-    vs = _u(vs)
-    so = _u(so)
-    ss = _u(ss)
-    n = _u(n)
-    L = _u(L)
+    # unsigned indices (no negative-index wraparound code in the loops)
+    do, vo, vs, so, ss, n, L = _u(do), _u(vo), _u(vs), _u(so), _u(ss), _u(n), _u(L)
     for c in range(L):
         dst[do + c] = 0
     j = _u(0)
@@ -103,74 +98,9 @@ def _sum1_py(dst, do, V, vo, vs, S, so, ss, n, L):
         j += _u(1)
 
 
-def _sum2_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L):
-    """Two rows of :func:`_sum1_py` at once (``do``/``so`` and ``+ dstep``/``+ sstep``).
-
-    The two rows share the loads of ``V``: eight multiply-adds per four loads,
-    the first four terms stored without reading ``dst``.
-    """
-    do = _u(do)
-    do1 = do + _u(dstep)
-    vo = _u(vo)
-    vs = _u(vs)
-    so = _u(so)
-    so1 = so + _u(sstep)
-    ss = _u(ss)
-    n = _u(n)
-    L = _u(L)
-    j = _u(0)
-    if n < _u(4):
-        for c in range(L):
-            dst[do + c] = 0
-            dst[do1 + c] = 0
-    while j + _u(4) <= n:
-        a0 = S[so + j * ss]
-        a1 = S[so + (j + _u(1)) * ss]
-        a2 = S[so + (j + _u(2)) * ss]
-        a3 = S[so + (j + _u(3)) * ss]
-        b0 = S[so1 + j * ss]
-        b1 = S[so1 + (j + _u(1)) * ss]
-        b2 = S[so1 + (j + _u(2)) * ss]
-        b3 = S[so1 + (j + _u(3)) * ss]
-        v0 = vo + j * vs
-        v1 = v0 + vs
-        v2 = v1 + vs
-        v3 = v2 + vs
-        if j == _u(0):
-            for c in range(L):
-                x0 = V[v0 + c]
-                x1 = V[v1 + c]
-                x2 = V[v2 + c]
-                x3 = V[v3 + c]
-                dst[do + c] = a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
-                dst[do1 + c] = b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
-        else:
-            for c in range(L):
-                x0 = V[v0 + c]
-                x1 = V[v1 + c]
-                x2 = V[v2 + c]
-                x3 = V[v3 + c]
-                dst[do + c] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
-                dst[do1 + c] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
-        j += _u(4)
-    while j < n:
-        a0 = S[so + j * ss]
-        b0 = S[so1 + j * ss]
-        v0 = vo + j * vs
-        for c in range(L):
-            x0 = V[v0 + c]
-            dst[do + c] += a0 * x0
-            dst[do1 + c] += b0 * x0
-        j += _u(1)
-
-
 def _sums_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n, L, rows):
-    """``rows`` rows of :func:`_sum1_py`, two at a time."""
-    r = 0
-    while r + 2 <= rows:
-        _sum2(dst, do + r * dstep, dstep, V, vo, vs, S, so + r * sstep, sstep, ss, n, L)
-        r += 2
-    if r < rows:
+    """``rows`` rows of :func:`_sum1_py` (the edges of the 4 × 8 tiles)."""
+    for r in range(rows):
         _sum1(dst, do + r * dstep, V, vo, vs, S, so + r * sstep, ss, n, L)
 
 
@@ -208,12 +138,7 @@ def _tile_py(dst, do, dstep, V, vo, vs, S, so, sstep, ss, n):
     which packs each row's eight sums into vector registers: one load of ``V``
     per eight lanes and one broadcast of ``S`` per row, per term.
     """
-    do = _u(do)
-    dstep = _u(dstep)
-    vo = _u(vo)
-    vs = _u(vs)
-    ss = _u(ss)
-    s0 = _u(so)
+    do, dstep, vo, vs, ss, s0 = _u(do), _u(dstep), _u(vo), _u(vs), _u(ss), _u(so)
     s1 = s0 + _u(sstep)
     s2 = s1 + _u(sstep)
     s3 = s2 + _u(sstep)
@@ -378,7 +303,6 @@ def _items_py(dst, src, s1, s2, s3, F, metaf, metab, g, lam, N, fstride, lstride
 
 _u = int  # numba.uint64 once compiled: no negative-index wraparound in the loops
 _sum1 = _sum1_py
-_sum2 = _sum2_py
 _sums = _sums_py
 _load8 = _load8_py
 _axpy8 = _axpy8_py
@@ -397,14 +321,13 @@ def _build(cache: bool | None = None) -> Any:
         return False
 
     def compile_(cache: bool) -> Any:
-        global _sum1, _sum2, _sums, _tile, _tiled, _mode, _block, _u
+        global _sum1, _sums, _tile, _tiled, _mode, _block, _u
         global _load8, _axpy8, _scale8, _store8
         _u = numba.uint64
         # contraction into FMAs only: no reassociation, results stay those of
         # the written order to roundoff
         opts = {"cache": cache, "boundscheck": False, "fastmath": {"contract"}}
         _sum1 = numba.njit(inline="always", **opts)(_sum1_py)
-        _sum2 = numba.njit(inline="always", **opts)(_sum2_py)
         inline = {"inline": "always", **opts}
         _sums = numba.njit(**inline)(_sums_py)
         _load8 = numba.njit(**inline)(_load8_py)
